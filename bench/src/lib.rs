@@ -1,0 +1,2 @@
+//! Shared helpers for the kabuken benchmarks.
+#![forbid(unsafe_code)]

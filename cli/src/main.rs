@@ -1,0 +1,3 @@
+//! The `kabuken` command.
+#![forbid(unsafe_code)]
+fn main() {}

@@ -1,0 +1,1 @@
+//! The single-instrument price-time order book (work in progress).

@@ -1,0 +1,13 @@
+//! kabuken: an embeddable exchange core for electronic stock certificates.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the bird's-eye view and
+//! the code map. Modules are layered; each depends only on those listed
+//! before it:
+//!
+//! - [`types`]: ids, ticks, quantities, sides, timestamps, price scaling.
+//! - [`book`]: the single-instrument price-time order book and the
+//!   multi-instrument [`book::Market`].
+#![forbid(unsafe_code)]
+
+pub mod book;
+pub mod types;
