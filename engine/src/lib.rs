@@ -7,7 +7,10 @@
 //! - [`types`]: ids, ticks, quantities, sides, timestamps, price scaling.
 //! - [`book`]: the single-instrument price-time order book and the
 //!   multi-instrument [`book::Market`].
+//! - [`crypto`]: Ed25519 keys and signatures, BLAKE3 digests, the canonical
+//!   wire encoding and [`crypto::Signed`] messages.
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod crypto;
 pub mod types;
