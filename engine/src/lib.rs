@@ -9,8 +9,11 @@
 //!   multi-instrument [`book::Market`].
 //! - [`crypto`]: Ed25519 keys and signatures, BLAKE3 digests, the canonical
 //!   wire encoding and [`crypto::Signed`] messages.
+//! - [`identity`]: the certificate authority, attestation certificates,
+//!   policies, revocation.
 #![forbid(unsafe_code)]
 
 pub mod book;
 pub mod crypto;
+pub mod identity;
 pub mod types;

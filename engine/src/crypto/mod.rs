@@ -23,7 +23,9 @@ use std::collections::HashMap;
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
-pub use wire::{Decode, Encode, Reader, WireError, Writer, WIRE_VERSION};
+pub use wire::{
+    decode_seq, decode_seq_u64, encode_seq, Decode, Encode, Reader, WireError, Writer, WIRE_VERSION,
+};
 
 use crate::types::Timestamp;
 

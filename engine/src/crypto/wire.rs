@@ -249,6 +249,11 @@ pub fn decode_seq<T: Decode>(r: &mut Reader<'_>, max: usize) -> Result<Vec<T>, W
     Ok(v)
 }
 
+/// Reads a length-prefixed sequence of u64 of at most `max` items.
+pub fn decode_seq_u64(r: &mut Reader<'_>, max: usize) -> Result<Vec<u64>, WireError> {
+    decode_seq(r, max)
+}
+
 impl Encode for u64 {
     fn encode(&self, w: &mut Writer) {
         w.u64(*self);
