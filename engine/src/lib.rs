@@ -9,11 +9,14 @@
 //!   multi-instrument [`book::Market`].
 //! - [`crypto`]: Ed25519 keys and signatures, BLAKE3 digests, the canonical
 //!   wire encoding and [`crypto::Signed`] messages.
+//! - [`certs`]: the electronic stock certificate, certificate IDs,
+//!   endorsements and the lock-free certificate-ID table.
 //! - [`identity`]: the certificate authority, attestation certificates,
 //!   policies, revocation.
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod certs;
 pub mod crypto;
 pub mod identity;
 pub mod types;
