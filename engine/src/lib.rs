@@ -13,10 +13,13 @@
 //!   endorsements and the lock-free certificate-ID table.
 //! - [`identity`]: the certificate authority, attestation certificates,
 //!   policies, revocation.
+//! - [`register`]: the shareholder register, transfers, direct transfers,
+//!   reissue, holdings inquiry and the signed certificate-ID list.
 #![forbid(unsafe_code)]
 
 pub mod book;
 pub mod certs;
 pub mod crypto;
 pub mod identity;
+pub mod register;
 pub mod types;
