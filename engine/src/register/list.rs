@@ -42,7 +42,9 @@ impl fmt::Display for ListError {
             ListError::Crypto(e) => write!(f, "{e}"),
             ListError::WrongInstrument => f.write_str("wrong instrument"),
             ListError::NoSnapshot => f.write_str("no snapshot applied"),
-            ListError::Gap { expected, got } => write!(f, "gap: expected delta {expected}, got {got}"),
+            ListError::Gap { expected, got } => {
+                write!(f, "gap: expected delta {expected}, got {got}")
+            }
             ListError::Inconsistent => f.write_str("delta inconsistent with the list"),
         }
     }
@@ -64,7 +66,13 @@ impl IdListFollower {
     /// A follower of `instrument`'s list, trusting the register's key.
     #[must_use]
     pub fn new(instrument: InstrumentId, register_id: UserId, register_key: PublicKey) -> Self {
-        Self { instrument, register_id, register_key, seq: None, live: BTreeMap::new() }
+        Self {
+            instrument,
+            register_id,
+            register_key,
+            seq: None,
+            live: BTreeMap::new(),
+        }
     }
 
     fn check<T: crate::crypto::Message>(&self, m: &Signed<T>) -> Result<(), ListError> {
@@ -80,7 +88,12 @@ impl IdListFollower {
         if s.body.instrument != self.instrument {
             return Err(ListError::WrongInstrument);
         }
-        self.live = s.body.entries.iter().map(|e| (e.cert_id.serial, *e)).collect();
+        self.live = s
+            .body
+            .entries
+            .iter()
+            .map(|e| (e.cert_id.serial, *e))
+            .collect();
         self.seq = Some(s.body.seq);
         Ok(())
     }
@@ -98,18 +111,24 @@ impl IdListFollower {
         }
         let expected = seq + 1;
         if d.body.seq != expected {
-            return Err(ListError::Gap { expected, got: d.body.seq });
+            return Err(ListError::Gap {
+                expected,
+                got: d.body.seq,
+            });
         }
         // Validate fully before changing anything.
         let mut removed = std::collections::HashSet::new();
         for id in &d.body.removed {
-            if self.live.get(&id.serial).map(|e| e.cert_id) != Some(*id) || !removed.insert(id.serial) {
+            if self.live.get(&id.serial).map(|e| e.cert_id) != Some(*id)
+                || !removed.insert(id.serial)
+            {
                 return Err(ListError::Inconsistent);
             }
         }
         let mut added = std::collections::HashSet::new();
         for e in &d.body.added {
-            let clash = self.live.contains_key(&e.cert_id.serial) && !removed.contains(&e.cert_id.serial);
+            let clash =
+                self.live.contains_key(&e.cert_id.serial) && !removed.contains(&e.cert_id.serial);
             if clash || !added.insert(e.cert_id.serial) {
                 return Err(ListError::Inconsistent);
             }

@@ -490,7 +490,10 @@ impl Encode for IdListEntry {
 }
 impl Decode for IdListEntry {
     fn decode(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(IdListEntry { cert_id: CertId::decode(r)?, holder: r.u64()? })
+        Ok(IdListEntry {
+            cert_id: CertId::decode(r)?,
+            holder: r.u64()?,
+        })
     }
 }
 
@@ -519,7 +522,10 @@ impl Decode for IdListSnapshot {
             seq: r.u64()?,
             entries: decode_seq(r, MAX_LIST)?,
         };
-        if s.entries.windows(2).any(|w| w[0].cert_id.serial >= w[1].cert_id.serial) {
+        if s.entries
+            .windows(2)
+            .any(|w| w[0].cert_id.serial >= w[1].cert_id.serial)
+        {
             return Err(WireError::NonCanonical);
         }
         Ok(s)
@@ -588,7 +594,11 @@ pub enum AnyMessage {
 impl AnyMessage {
     /// Strictly decodes any signed message (does not verify signatures).
     pub fn decode(bytes: &[u8]) -> Result<AnyMessage, WireError> {
-        let kind = bytes.get(1).copied().and_then(MsgKind::from_u8).ok_or(WireError::BadTag)?;
+        let kind = bytes
+            .get(1)
+            .copied()
+            .and_then(MsgKind::from_u8)
+            .ok_or(WireError::BadTag)?;
         Ok(match kind {
             MsgKind::Attestation => AnyMessage::Attestation(Signed::from_bytes(bytes)?),
             MsgKind::Revocation => AnyMessage::Revocation(Signed::from_bytes(bytes)?),
@@ -596,9 +606,13 @@ impl AnyMessage {
             MsgKind::IssueRequest => AnyMessage::IssueRequest(Signed::from_bytes(bytes)?),
             MsgKind::TransferRequest => AnyMessage::TransferRequest(Signed::from_bytes(bytes)?),
             MsgKind::TransferResponse => AnyMessage::TransferResponse(Signed::from_bytes(bytes)?),
-            MsgKind::CertificateRequest => AnyMessage::CertificateRequest(Signed::from_bytes(bytes)?),
+            MsgKind::CertificateRequest => {
+                AnyMessage::CertificateRequest(Signed::from_bytes(bytes)?)
+            }
             MsgKind::Endorsement => AnyMessage::Endorsement(Signed::from_bytes(bytes)?),
-            MsgKind::DirectTransferRequest => AnyMessage::DirectTransferRequest(Signed::from_bytes(bytes)?),
+            MsgKind::DirectTransferRequest => {
+                AnyMessage::DirectTransferRequest(Signed::from_bytes(bytes)?)
+            }
             MsgKind::HoldingsInquiry => AnyMessage::HoldingsInquiry(Signed::from_bytes(bytes)?),
             MsgKind::HoldingsAnswer => AnyMessage::HoldingsAnswer(Signed::from_bytes(bytes)?),
             MsgKind::ReissueRequest => AnyMessage::ReissueRequest(Signed::from_bytes(bytes)?),

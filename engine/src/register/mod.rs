@@ -98,7 +98,9 @@ impl fmt::Display for RegisterError {
         match self {
             RegisterError::Identity(e) => write!(f, "{e}"),
             RegisterError::Cert(e) => write!(f, "{e}"),
-            RegisterError::Replay { last, got } => write!(f, "replayed request: seq {got} <= {last}"),
+            RegisterError::Replay { last, got } => {
+                write!(f, "replayed request: seq {got} <= {last}")
+            }
             RegisterError::UnknownInstrument => f.write_str("unknown instrument"),
             RegisterError::ForgedId => f.write_str("forged certificate ID"),
             RegisterError::UnknownId => f.write_str("unknown certificate ID"),
@@ -265,7 +267,12 @@ pub struct Register {
 impl Register {
     /// A register with its key, certificate-ID secret and identity store.
     #[must_use]
-    pub fn new(cfg: RegisterConfig, key: KeyPair, id_key: CertIdKey, identities: IdentityStore) -> Self {
+    pub fn new(
+        cfg: RegisterConfig,
+        key: KeyPair,
+        id_key: CertIdKey,
+        identities: IdentityStore,
+    ) -> Self {
         let ids = Arc::new(IdTable::with_capacity(cfg.id_capacity));
         Self {
             cfg,
@@ -283,12 +290,20 @@ impl Register {
 
     /// Adds an instrument (issued shares start at zero).
     pub fn add_instrument(&mut self, cfg: InstrumentConfig) -> Result<(), RegisterError> {
-        if cfg.company_name.len() > MAX_TEXT || self.cfg.name.len() > MAX_TEXT || self.cfg.address.len() > MAX_TEXT {
+        if cfg.company_name.len() > MAX_TEXT
+            || self.cfg.name.len() > MAX_TEXT
+            || self.cfg.address.len() > MAX_TEXT
+        {
             return Err(RegisterError::TextTooLong);
         }
         self.instruments.insert(
             cfg.instrument,
-            InstrumentState { cfg, issued: 0, next_certificate_number: 1, deltas: Vec::new() },
+            InstrumentState {
+                cfg,
+                issued: 0,
+                next_certificate_number: 1,
+                deltas: Vec::new(),
+            },
         );
         Ok(())
     }
@@ -339,9 +354,16 @@ impl Register {
     pub fn audit(&self) -> Result<(), String> {
         for (inst, st) in &self.instruments {
             let mut recs: u128 = 0;
-            for r in self.records.values().filter(|r| r.instrument == *inst && r.current) {
+            for r in self
+                .records
+                .values()
+                .filter(|r| r.instrument == *inst && r.current)
+            {
                 recs += u128::from(r.shares);
-                if !matches!(self.ids.state(r.cert_id.serial), IdState::Live | IdState::Reserved(_)) {
+                if !matches!(
+                    self.ids.state(r.cert_id.serial),
+                    IdState::Live | IdState::Reserved(_)
+                ) {
                     return Err(format!("current record {:?} not live", r.cert_id));
                 }
             }
@@ -368,7 +390,9 @@ impl Register {
     }
 
     fn instrument(&self, i: InstrumentId) -> Result<&InstrumentState, RegisterError> {
-        self.instruments.get(&i).ok_or(RegisterError::UnknownInstrument)
+        self.instruments
+            .get(&i)
+            .ok_or(RegisterError::UnknownInstrument)
     }
 
     /// Checks a presented certificate: register signature, ID tag, and digest
@@ -384,7 +408,12 @@ impl Register {
     }
 
     /// Checks an ID named by its holder: tag, record, holder, instrument, live.
-    fn check_held(&self, id: &CertId, instrument: InstrumentId, holder: UserId) -> Result<&Record, RegisterError> {
+    fn check_held(
+        &self,
+        id: &CertId,
+        instrument: InstrumentId,
+        holder: UserId,
+    ) -> Result<&Record, RegisterError> {
         if !self.id_key.check(instrument, id) {
             return Err(RegisterError::ForgedId);
         }
@@ -408,13 +437,24 @@ impl Register {
         if self.ids.capacity() - self.ids.allocated() < n as u64 {
             return Err(RegisterError::TableFull);
         }
-        (0..n).map(|_| self.ids.allocate().map_err(RegisterError::from)).collect()
+        (0..n)
+            .map(|_| self.ids.allocate().map_err(RegisterError::from))
+            .collect()
     }
 
     /// Creates, signs, records and publishes a certificate under `serial`.
-    fn create(&mut self, serial: u64, instrument: InstrumentId, n: &NewCert<'_>, now: Timestamp) -> Signed<Certificate> {
+    fn create(
+        &mut self,
+        serial: u64,
+        instrument: InstrumentId,
+        n: &NewCert<'_>,
+        now: Timestamp,
+    ) -> Signed<Certificate> {
         let id = self.id_key.mint(instrument, serial);
-        let st = self.instruments.get_mut(&instrument).expect("instrument checked by caller");
+        let st = self
+            .instruments
+            .get_mut(&instrument)
+            .expect("instrument checked by caller");
         let certificate_number = n.certificate_number.unwrap_or_else(|| {
             let c = st.next_certificate_number;
             st.next_certificate_number += 1;
@@ -476,10 +516,22 @@ impl Register {
         }
     }
 
-    fn publish_delta(&mut self, instrument: InstrumentId, removed: Vec<CertId>, added: Vec<IdListEntry>) {
-        let Some(st) = self.instruments.get_mut(&instrument) else { return };
+    fn publish_delta(
+        &mut self,
+        instrument: InstrumentId,
+        removed: Vec<CertId>,
+        added: Vec<IdListEntry>,
+    ) {
+        let Some(st) = self.instruments.get_mut(&instrument) else {
+            return;
+        };
         let seq = st.deltas.len() as u64 + 1;
-        let d = IdListDelta { instrument, seq, removed, added };
+        let d = IdListDelta {
+            instrument,
+            seq,
+            removed,
+            added,
+        };
         st.deltas.push(Signed::sign(d, self.cfg.user_id, &self.key));
     }
 
@@ -503,9 +555,15 @@ impl Register {
     }
 
     /// Phase 1: issue new shares on a signed request.
-    pub fn issue(&mut self, req: &Signed<IssueRequest>, now: Timestamp) -> Result<Signed<Certificate>, RegisterError> {
+    pub fn issue(
+        &mut self,
+        req: &Signed<IssueRequest>,
+        now: Timestamp,
+    ) -> Result<Signed<Certificate>, RegisterError> {
         let b = &req.body;
-        let party = self.identities.verify_as(req, Role::Investor, b.user_id, now)?;
+        let party = self
+            .identities
+            .verify_as(req, Role::Investor, b.user_id, now)?;
         let policy = party.attestation.body.policy;
         self.check_seq(req.signer, b.seq)?;
         let st = self.instrument(b.instrument)?;
@@ -513,7 +571,11 @@ impl Register {
             return Err(RegisterError::QuantityMismatch);
         }
         policy.check(b.quantity, b.quantity.checked_mul(st.cfg.par_value))?;
-        if st.issued.checked_add(b.quantity).is_none_or(|t| t > st.cfg.authorized) {
+        if st
+            .issued
+            .checked_add(b.quantity)
+            .is_none_or(|t| t > st.cfg.authorized)
+        {
             return Err(RegisterError::ExceedsAuthorized);
         }
         let serial = self.allocate(1)?[0];
@@ -530,7 +592,14 @@ impl Register {
             st.issued += b.quantity;
         }
         self.commit_seq(req.signer, b.seq);
-        self.publish_delta(b.instrument, vec![], vec![IdListEntry { cert_id: cert.body.id, holder: b.user_id }]);
+        self.publish_delta(
+            b.instrument,
+            vec![],
+            vec![IdListEntry {
+                cert_id: cert.body.id,
+                holder: b.user_id,
+            }],
+        );
         Ok(cert)
     }
 
@@ -541,7 +610,8 @@ impl Register {
         now: Timestamp,
     ) -> Result<Signed<TransferResponse>, RegisterError> {
         let b = &req.body;
-        self.identities.verify_as(req, Role::Exchange, b.exchange, now)?;
+        self.identities
+            .verify_as(req, Role::Exchange, b.exchange, now)?;
         self.check_seq(req.signer, b.seq)?;
         self.instrument(b.instrument)?;
         let cert = &b.certificate;
@@ -593,7 +663,11 @@ impl Register {
         let serials = self.allocate(if change > 0 { 2 } else { 1 })?;
         self.ids.spend(c.id.serial)?;
         self.retire(&c.id);
-        let old = self.records.get(&c.id.serial).cloned().ok_or(RegisterError::UnknownId)?;
+        let old = self
+            .records
+            .get(&c.id.serial)
+            .cloned()
+            .ok_or(RegisterError::UnknownId)?;
         let buyer_cert = self.create(
             serials[0],
             c.instrument,
@@ -607,7 +681,10 @@ impl Register {
             },
             now,
         );
-        let mut added = vec![IdListEntry { cert_id: buyer_cert.body.id, holder: buyer }];
+        let mut added = vec![IdListEntry {
+            cert_id: buyer_cert.body.id,
+            holder: buyer,
+        }];
         let change_id = if change > 0 {
             let ch = self.create(
                 serials[1],
@@ -622,7 +699,10 @@ impl Register {
                 },
                 now,
             );
-            added.push(IdListEntry { cert_id: ch.body.id, holder: old.holder });
+            added.push(IdListEntry {
+                cert_id: ch.body.id,
+                holder: old.holder,
+            });
             Some(ch.body.id)
         } else {
             None
@@ -660,10 +740,15 @@ impl Register {
         now: Timestamp,
     ) -> Result<Signed<Certificate>, RegisterError> {
         let b = &req.body;
-        self.identities.verify_as(req, Role::Investor, b.user_id, now)?;
+        self.identities
+            .verify_as(req, Role::Investor, b.user_id, now)?;
         self.check_seq(req.signer, b.seq)?;
-        let idx = usize::try_from(b.transfer_number.wrapping_sub(1)).map_err(|_| RegisterError::UnknownTransfer)?;
-        let t = self.transfers.get(idx).ok_or(RegisterError::UnknownTransfer)?;
+        let idx = usize::try_from(b.transfer_number.wrapping_sub(1))
+            .map_err(|_| RegisterError::UnknownTransfer)?;
+        let t = self
+            .transfers
+            .get(idx)
+            .ok_or(RegisterError::UnknownTransfer)?;
         let (id, is_buyer) = if t.buyer == b.user_id && !t.buyer_claimed {
             (t.new_cert_id, true)
         } else if t.seller == b.user_id && t.change_cert_id.is_some() && !t.change_claimed {
@@ -680,7 +765,11 @@ impl Register {
         if b.dividend_account.len() > MAX_TEXT {
             return Err(RegisterError::TextTooLong);
         }
-        let cert = self.certificates.get(&id.serial).cloned().ok_or(RegisterError::UnknownId)?;
+        let cert = self
+            .certificates
+            .get(&id.serial)
+            .cloned()
+            .ok_or(RegisterError::UnknownId)?;
         if let Some(r) = self.records.get_mut(&id.serial) {
             r.dividend_account.clone_from(&b.dividend_account);
         }
@@ -703,7 +792,8 @@ impl Register {
         now: Timestamp,
     ) -> Result<Signed<TransferResponse>, RegisterError> {
         let b = &req.body;
-        self.identities.verify_as(req, Role::Investor, b.user_id, now)?;
+        self.identities
+            .verify_as(req, Role::Investor, b.user_id, now)?;
         self.check_seq(req.signer, b.seq)?;
         let cert = &b.certificate;
         self.instrument(cert.body.instrument)?;
@@ -725,20 +815,35 @@ impl Register {
         if rec.holder != cert.body.holder || !rec.current {
             return Err(RegisterError::WrongHolder);
         }
-        let resp = self.execute_transfer(cert, b.user_id, &b.name_address, cert.body.shares, 0, req.digest(), now)?;
+        let resp = self.execute_transfer(
+            cert,
+            b.user_id,
+            &b.name_address,
+            cert.body.shares,
+            0,
+            req.digest(),
+            now,
+        )?;
         self.commit_seq(req.signer, b.seq);
         Ok(resp)
     }
 
     /// Phase 6: what the register holds for the requester.
-    pub fn holdings(&mut self, req: &Signed<HoldingsInquiry>, now: Timestamp) -> Result<Signed<HoldingsAnswer>, RegisterError> {
+    pub fn holdings(
+        &mut self,
+        req: &Signed<HoldingsInquiry>,
+        now: Timestamp,
+    ) -> Result<Signed<HoldingsAnswer>, RegisterError> {
         let b = &req.body;
-        self.identities.verify_as(req, Role::Investor, b.user_id, now)?;
+        self.identities
+            .verify_as(req, Role::Investor, b.user_id, now)?;
         self.check_seq(req.signer, b.seq)?;
         let mut holdings: Vec<(u64, Holding)> = self
             .records
             .iter()
-            .filter(|(_, r)| r.current && r.holder == b.user_id && b.instrument.is_none_or(|i| i == r.instrument))
+            .filter(|(_, r)| {
+                r.current && r.holder == b.user_id && b.instrument.is_none_or(|i| i == r.instrument)
+            })
             .map(|(s, r)| {
                 (
                     *s,
@@ -764,9 +869,14 @@ impl Register {
 
     /// Phase 6: reissue a lost certificate, or split or merge holdings.
     /// Old IDs are retired, new ones created; quantities are conserved.
-    pub fn reissue(&mut self, req: &Signed<ReissueRequest>, now: Timestamp) -> Result<Signed<ReissueResponse>, RegisterError> {
+    pub fn reissue(
+        &mut self,
+        req: &Signed<ReissueRequest>,
+        now: Timestamp,
+    ) -> Result<Signed<ReissueResponse>, RegisterError> {
         let b = &req.body;
-        self.identities.verify_as(req, Role::Investor, b.user_id, now)?;
+        self.identities
+            .verify_as(req, Role::Investor, b.user_id, now)?;
         self.check_seq(req.signer, b.seq)?;
         self.instrument(b.instrument)?;
         // (inputs, output sizes, keep certificate number of the first input)
@@ -791,7 +901,9 @@ impl Register {
             }
             ReissueKind::Merge(ids) => {
                 if ids.len() < 2 {
-                    return Err(RegisterError::BadReissue("merge needs two or more certificates"));
+                    return Err(RegisterError::BadReissue(
+                        "merge needs two or more certificates",
+                    ));
                 }
                 let mut seen = std::collections::HashSet::new();
                 let mut total: u64 = 0;
@@ -805,12 +917,18 @@ impl Register {
                         return Err(RegisterError::BadReissue("mixed share classes"));
                     }
                     class = Some(&r.class);
-                    total = total.checked_add(r.shares).ok_or(RegisterError::QuantityMismatch)?;
+                    total = total
+                        .checked_add(r.shares)
+                        .ok_or(RegisterError::QuantityMismatch)?;
                 }
                 (ids.clone(), vec![total], false)
             }
         };
-        let first = self.records.get(&inputs[0].serial).cloned().ok_or(RegisterError::UnknownId)?;
+        let first = self
+            .records
+            .get(&inputs[0].serial)
+            .cloned()
+            .ok_or(RegisterError::UnknownId)?;
         let serials = self.allocate(outputs.len())?;
         self.spend_all(&inputs)?;
         for id in &inputs {
@@ -830,33 +948,56 @@ impl Register {
         }
         let added = certificates
             .iter()
-            .map(|c| IdListEntry { cert_id: c.body.id, holder: b.user_id })
+            .map(|c| IdListEntry {
+                cert_id: c.body.id,
+                holder: b.user_id,
+            })
             .collect();
         self.publish_delta(b.instrument, inputs.clone(), added);
         self.commit_seq(req.signer, b.seq);
-        let resp = ReissueResponse { request_hash: req.digest(), retired: inputs, certificates };
+        let resp = ReissueResponse {
+            request_hash: req.digest(),
+            retired: inputs,
+            certificates,
+        };
         Ok(Signed::sign(resp, self.cfg.user_id, &self.key))
     }
 
     /// The signed ID list of `instrument`: every current (ID, holder), as of
     /// the latest delta.
-    pub fn id_list_snapshot(&self, instrument: InstrumentId) -> Result<Signed<IdListSnapshot>, RegisterError> {
+    pub fn id_list_snapshot(
+        &self,
+        instrument: InstrumentId,
+    ) -> Result<Signed<IdListSnapshot>, RegisterError> {
         let st = self.instrument(instrument)?;
         let mut entries: Vec<IdListEntry> = self
             .records
             .values()
             .filter(|r| r.current && r.instrument == instrument)
-            .map(|r| IdListEntry { cert_id: r.cert_id, holder: r.holder })
+            .map(|r| IdListEntry {
+                cert_id: r.cert_id,
+                holder: r.holder,
+            })
             .collect();
         entries.sort_by_key(|e| e.cert_id.serial);
-        let snap = IdListSnapshot { instrument, seq: st.deltas.len() as u64, entries };
+        let snap = IdListSnapshot {
+            instrument,
+            seq: st.deltas.len() as u64,
+            entries,
+        };
         Ok(Signed::sign(snap, self.cfg.user_id, &self.key))
     }
 
     /// The signed deltas of `instrument` after sequence number `after`.
-    pub fn id_list_deltas(&self, instrument: InstrumentId, after: u64) -> Result<&[Signed<IdListDelta>], RegisterError> {
+    pub fn id_list_deltas(
+        &self,
+        instrument: InstrumentId,
+        after: u64,
+    ) -> Result<&[Signed<IdListDelta>], RegisterError> {
         let st = self.instrument(instrument)?;
-        let from = usize::try_from(after).unwrap_or(usize::MAX).min(st.deltas.len());
+        let from = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(st.deltas.len());
         Ok(&st.deltas[from..])
     }
 
