@@ -73,6 +73,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function("lookup", |b| {
             b.iter_custom(|iters| {
                 run(iters, threads, false, &shared, |t, s| {
+                    black_box(t.state(black_box(s)));
+                })
+            });
+        });
+        g.bench_function("lookup_with_facts", |b| {
+            b.iter_custom(|iters| {
+                run(iters, threads, false, &shared, |t, s| {
                     black_box(t.get(black_box(s)));
                 })
             });
