@@ -266,16 +266,18 @@ fn transfer_refusals() {
         let r = w.issue_req(ALICE, LOCKED, 10);
         w.reg.issue(&r, NOW).expect("issue locked")
     };
-    // Tampered certificate (more shares): register signature fails.
+    // Tampered certificate (more shares): its digest differs from the one
+    // the register stored when it signed it (and its signature fails).
     let mut t = cert.clone();
     t.body.shares = 2_000;
+    assert!(t.verify(&w.reg.public_key()).is_err());
     let r = w.transfer_req(&t, BOB, 1_500, 1);
-    assert_eq!(
-        w.reg.transfer(&r, NOW),
-        Err(RegisterError::Cert(CertError::Crypto(
-            CryptoError::BadSignature
-        )))
-    );
+    assert_eq!(w.reg.transfer(&r, NOW), Err(RegisterError::DigestMismatch));
+    // Same certificate, signature bits flipped: digest differs too.
+    let mut t = cert.clone();
+    t.signature.0[10] ^= 1;
+    let r = w.transfer_req(&t, BOB, 10, 1);
+    assert_eq!(w.reg.transfer(&r, NOW), Err(RegisterError::DigestMismatch));
     // Tampered request field.
     let mut r = w.transfer_req(&cert, BOB, 100, 1);
     r.body.buyer = CAROL;

@@ -451,6 +451,20 @@ pub fn verify_endorsed(
     now: Timestamp,
 ) -> Result<(), CertError> {
     verify_certificate(cert, register_id, register_key)?;
+    check_endorsement(cert, endorsement, recipient, holder_key)?;
+    cert.body.check_transferable(now)
+}
+
+/// The endorsement part of [`verify_endorsed`], for a party that has already
+/// established the certificate itself (the register does so by digest
+/// against its ID table): the holder signed an endorsement of exactly this
+/// certificate to `recipient`.
+pub fn check_endorsement(
+    cert: &Signed<Certificate>,
+    endorsement: &Signed<Endorsement>,
+    recipient: UserId,
+    holder_key: &PublicKey,
+) -> Result<(), CertError> {
     if endorsement.signer != cert.body.holder {
         return Err(CertError::NotHolder);
     }
@@ -461,7 +475,7 @@ pub fn verify_endorsed(
     if endorsement.body.recipient != recipient {
         return Err(CertError::WrongRecipient);
     }
-    cert.body.check_transferable(now)
+    Ok(())
 }
 
 #[cfg(all(test, not(loom)))]
