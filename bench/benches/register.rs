@@ -107,6 +107,7 @@ impl World {
             quantity: qty,
             buyer: BOB,
             seller: ALICE,
+            sell_order: None,
             buyer_name_address: "Bob, Osaka".into(),
             certificate: cert.clone(),
             seq: self.seq,

@@ -713,3 +713,51 @@ fn malformed_bytes_are_refused() {
     Digest::of(b"x").encode(&mut wr);
     assert!(Digest::decode(&mut Reader::new(wr.as_bytes())).is_ok());
 }
+
+/// An exchange sharing the register's ID table reserves the seller's
+/// certificate for its order; the transfer spends that reservation and the
+/// change stays reserved to the same order.
+#[test]
+fn transfer_of_reserved_certificate_keeps_change_reserved() {
+    let mut w = World::new();
+    let cert = w.issue(ALICE, 1_000);
+    let ids = w.reg.id_table();
+    ids.reserve(cert.body.id.serial, 55).expect("reserve");
+    // Without naming the order, or naming another, the transfer is refused.
+    let r = w.transfer_req(&cert, BOB, 300, 1);
+    assert_eq!(
+        w.reg.transfer(&r, NOW),
+        Err(RegisterError::NotLive(IdState::Reserved(55)))
+    );
+    let mut body = w.transfer_req(&cert, BOB, 300, 1).body;
+    body.sell_order = Some(56);
+    let r = w.sign(EXCH, body);
+    assert_eq!(
+        w.reg.transfer(&r, NOW),
+        Err(RegisterError::NotLive(IdState::Reserved(55)))
+    );
+    // Reissue of a reserved certificate is refused too.
+    let r = w.reissue_req(ALICE, ReissueKind::Lost(cert.body.id));
+    assert_eq!(
+        w.reg.reissue(&r, NOW),
+        Err(RegisterError::NotLive(IdState::Reserved(55)))
+    );
+    let mut body = w.transfer_req(&cert, BOB, 300, 1).body;
+    body.sell_order = Some(55);
+    let r = w.sign(EXCH, body);
+    assert_eq!(Signed::from_bytes(&r.to_bytes()).as_ref(), Ok(&r));
+    let resp = w.reg.transfer(&r, NOW).expect("transfer");
+    assert_eq!(ids.state(cert.body.id.serial), IdState::Spent);
+    assert_eq!(ids.state(resp.body.new_cert_id.serial), IdState::Live);
+    let change = resp.body.change_cert_id.expect("change");
+    assert_eq!(ids.state(change.serial), IdState::Reserved(55));
+    w.reg.audit().expect("audit");
+    // The seller can still claim the change certificate.
+    assert_eq!(
+        w.claim(ALICE, resp.body.transfer_number)
+            .expect("change")
+            .body
+            .shares,
+        700
+    );
+}

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! vacant --publish--> live --reserve(o)--> reserved(o) --spend_reserved(o)--> spent
+//!   \--publish_reserved(o)--> reserved(o)   (change of a partial fill)
 //!                      |  <--release(o)---                                     ^
 //!                      +-----------------------spend---------------------------+
 //! ```
@@ -101,6 +102,16 @@ impl StateWord {
         self.cas(VACANT, LIVE)
     }
 
+    /// `vacant -> reserved(order)`: publishes an ID already committed to an
+    /// order (a seller's change certificate after a partial fill).
+    #[inline]
+    pub fn publish_reserved(&self, order: OrderId) -> Result<(), TransitionError> {
+        if order > MAX_ORDER_ID {
+            return Err(TransitionError::OrderIdTooLarge);
+        }
+        self.cas(VACANT, RESERVED | order)
+    }
+
     /// `live -> reserved(order)`.
     #[inline]
     pub fn reserve(&self, order: OrderId) -> Result<(), TransitionError> {
@@ -163,6 +174,17 @@ mod tests {
             Err(TransitionError::Found(IdState::Reserved(7)))
         );
         w.release(7).expect("release");
+        let r = StateWord::new();
+        r.publish_reserved(3).expect("publish reserved");
+        assert_eq!(r.load(), IdState::Reserved(3));
+        assert_eq!(
+            r.publish(),
+            Err(TransitionError::Found(IdState::Reserved(3)))
+        );
+        assert_eq!(
+            StateWord::new().publish_reserved(MAX_ORDER_ID + 1),
+            Err(TransitionError::OrderIdTooLarge)
+        );
         w.reserve(MAX_ORDER_ID).expect("max order");
         assert_eq!(
             w.reserve(MAX_ORDER_ID + 1),

@@ -127,6 +127,17 @@ impl IdTable {
 
     /// Writes the facts of an allocated serial and makes it live.
     pub fn publish(&self, serial: u64, facts: Facts) -> Result<(), TableError> {
+        self.publish_as(serial, facts, None)
+    }
+
+    /// Writes the facts of an allocated serial and makes it live, or, with
+    /// `Some(order)`, reserved to that order from the start.
+    pub fn publish_as(
+        &self,
+        serial: u64,
+        facts: Facts,
+        reserved: Option<OrderId>,
+    ) -> Result<(), TableError> {
         if serial >= self.allocated() {
             return Err(TableError::Unknown);
         }
@@ -140,7 +151,10 @@ impl IdTable {
         chunk.facts[i]
             .set(facts)
             .map_err(|_| TableError::AlreadyPublished)?;
-        chunk.states[i].publish()?;
+        match reserved {
+            None => chunk.states[i].publish()?,
+            Some(order) => chunk.states[i].publish_reserved(order)?,
+        }
         Ok(())
     }
 

@@ -99,6 +99,10 @@ pub struct TransferRequest {
     pub buyer: UserId,
     /// Seller's user id.
     pub seller: UserId,
+    /// The seller's order holding the certificate reserved in the shared ID
+    /// table, if any: the register then spends that reservation, and a
+    /// change certificate stays reserved to the same order.
+    pub sell_order: Option<u64>,
     /// Buyer's name and address.
     pub buyer_name_address: String,
     /// The seller's certificate.
@@ -116,6 +120,13 @@ impl Encode for TransferRequest {
         w.u64(self.quantity);
         w.u64(self.buyer);
         w.u64(self.seller);
+        match self.sell_order {
+            None => w.u8(0),
+            Some(o) => {
+                w.u8(1);
+                w.u64(o);
+            }
+        }
         w.str(&self.buyer_name_address);
         self.certificate.encode(w);
         w.u64(self.seq);
@@ -131,6 +142,11 @@ impl Decode for TransferRequest {
             quantity: r.u64()?,
             buyer: r.u64()?,
             seller: r.u64()?,
+            sell_order: match r.u8()? {
+                0 => None,
+                1 => Some(r.u64()?),
+                _ => return Err(WireError::BadTag),
+            },
             buyer_name_address: r.str(MAX_TEXT)?,
             certificate: Signed::decode(r)?,
             seq: r.u64()?,

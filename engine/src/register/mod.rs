@@ -247,6 +247,8 @@ struct NewCert<'a> {
     class: &'a ShareClass,
     certificate_number: Option<u64>,
     dividend_account: &'a str,
+    /// Publish reserved to this order instead of live.
+    reserved: Option<u64>,
 }
 
 /// The shareholder register.
@@ -494,7 +496,7 @@ impl Register {
             digest: cert.digest(),
         };
         // The serial was allocated by us and never published: cannot fail.
-        let published = self.ids.publish(serial, facts);
+        let published = self.ids.publish_as(serial, facts, n.reserved);
         debug_assert!(published.is_ok());
         self.records.insert(
             serial,
@@ -592,6 +594,7 @@ impl Register {
             class: &b.class,
             certificate_number: None,
             dividend_account: &b.dividend_account,
+            reserved: None,
         };
         let cert = self.create(serial, b.instrument, &n, now);
         if let Some(st) = self.instruments.get_mut(&b.instrument) {
@@ -628,7 +631,8 @@ impl Register {
         if b.quantity == 0 || b.quantity > cert.body.shares {
             return Err(RegisterError::QuantityMismatch);
         }
-        if state != IdState::Live {
+        let expected = b.sell_order.map_or(IdState::Live, IdState::Reserved);
+        if state != expected {
             return Err(RegisterError::NotLive(state));
         }
         let rec = self.record(&b.cert_id).ok_or(RegisterError::UnknownId)?;
@@ -644,6 +648,7 @@ impl Register {
             &b.buyer_name_address,
             b.quantity,
             b.match_number,
+            b.sell_order,
             req.digest(),
             now,
         )?;
@@ -661,13 +666,17 @@ impl Register {
         buyer_name: &str,
         quantity: Qty,
         match_number: u64,
+        sell_order: Option<u64>,
         request_hash: crate::crypto::Digest,
         now: Timestamp,
     ) -> Result<Signed<TransferResponse>, RegisterError> {
         let c = &cert.body;
         let change = c.shares - quantity;
         let serials = self.allocate(if change > 0 { 2 } else { 1 })?;
-        self.ids.spend(c.id.serial)?;
+        match sell_order {
+            None => self.ids.spend(c.id.serial)?,
+            Some(o) => self.ids.spend_reserved(c.id.serial, o)?,
+        }
         self.retire(&c.id);
         let old = self
             .records
@@ -684,6 +693,7 @@ impl Register {
                 class: &c.class,
                 certificate_number: (change == 0).then_some(old.certificate_number),
                 dividend_account: "",
+                reserved: None,
             },
             now,
         );
@@ -702,6 +712,7 @@ impl Register {
                     class: &c.class,
                     certificate_number: Some(old.certificate_number),
                     dividend_account: &old.dividend_account,
+                    reserved: sell_order,
                 },
                 now,
             );
@@ -820,6 +831,7 @@ impl Register {
             &b.name_address,
             cert.body.shares,
             0,
+            None,
             req.digest(),
             now,
         )?;
@@ -942,6 +954,7 @@ impl Register {
                 class: &first.class,
                 certificate_number: (keep_number && i == 0).then_some(first.certificate_number),
                 dividend_account: &first.dividend_account,
+                reserved: None,
             };
             certificates.push(self.create(*serial, b.instrument, &n, now));
         }

@@ -160,6 +160,7 @@ impl World {
                 quantity: qty,
                 buyer,
                 seller: cert.body.holder,
+                sell_order: None,
                 buyer_name_address: format!("holder {buyer}, Osaka"),
                 certificate: cert.clone(),
                 seq,
