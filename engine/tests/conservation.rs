@@ -13,12 +13,38 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Issue { user: usize, qty: u64 },
-    Transfer { pick: usize, buyer: usize, pct: u64 },
-    Direct { pick: usize, recipient: usize },
-    Split { pick: usize, parts: usize },
-    Merge { a: usize, b: usize },
-    Lost { pick: usize },
+    Issue {
+        user: usize,
+        qty: u64,
+    },
+    Transfer {
+        pick: usize,
+        buyer: usize,
+        pct: u64,
+    },
+    Direct {
+        pick: usize,
+        recipient: usize,
+    },
+    Split {
+        pick: usize,
+        parts: usize,
+    },
+    Merge {
+        a: usize,
+        b: usize,
+    },
+    Lost {
+        pick: usize,
+    },
+    /// An exchange order reserves the certificate, fills part of it, and is
+    /// then cancelled (the change's reservation released).
+    ReservedFill {
+        pick: usize,
+        buyer: usize,
+        pct: u64,
+        order: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -33,6 +59,14 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<usize>(), 2..5usize).prop_map(|(pick, parts)| Op::Split { pick, parts }),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Op::Merge { a, b }),
         any::<usize>().prop_map(|pick| Op::Lost { pick }),
+        (any::<usize>(), 0..3usize, 1..=100u64, 1..1_000u64).prop_map(
+            |(pick, buyer, pct, order)| Op::ReservedFill {
+                pick,
+                buyer,
+                pct,
+                order
+            }
+        ),
     ]
 }
 
@@ -124,6 +158,32 @@ fn run(ops: &[Op]) {
                 let c = held.remove(pick % held.len());
                 let r = w.reissue_req(c.body.holder, ReissueKind::Lost(c.body.id));
                 held.extend(w.reg.reissue(&r, NOW).expect("lost").body.certificates);
+            }
+            Op::ReservedFill {
+                pick,
+                buyer,
+                pct,
+                order,
+            } if !held.is_empty() => {
+                let cert = held.remove(pick % held.len());
+                let ids = w.reg.id_table();
+                ids.reserve(cert.body.id.serial, order).expect("reserve");
+                let qty = (cert.body.shares * pct / 100).max(1);
+                let (buyer, seller) = (USERS[buyer], cert.body.holder);
+                let mut body = w.transfer_req(&cert, buyer, qty, 1).body;
+                body.sell_order = Some(order);
+                let r = w.sign(EXCH, body);
+                let resp = w.reg.transfer(&r, NOW).expect("reserved transfer");
+                w.reg.audit().expect("audit with a reserved change");
+                held.push(
+                    w.claim(buyer, resp.body.transfer_number)
+                        .expect("buyer claims"),
+                );
+                if let Some(ch) = resp.body.change_cert_id {
+                    ids.release(ch.serial, order)
+                        .expect("change was reserved to the order");
+                    held.push(w.claim(seller, resp.body.transfer_number).expect("change"));
+                }
             }
             _ => {}
         }
