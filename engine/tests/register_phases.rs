@@ -679,6 +679,11 @@ fn malformed_bytes_are_refused() {
     for bytes in &samples {
         let m = AnyMessage::decode(bytes).expect("valid sample decodes");
         assert_eq!(&m.to_bytes(), bytes, "canonical re-encoding");
+        assert_eq!(
+            m.verify(&key(m.signer()).public()),
+            Ok(()),
+            "sample verifies"
+        );
         kinds.insert(bytes[1]);
         for n in 0..bytes.len() {
             assert!(
@@ -693,8 +698,14 @@ fn malformed_bytes_are_refused() {
             let mut b = bytes.clone();
             b[i] ^= 0x80;
             if let Ok(m2) = AnyMessage::decode(&b) {
-                // Whatever decodes must re-encode to exactly these bytes.
+                // Whatever decodes must re-encode to exactly these bytes,
+                // and no longer verifies under its signer's key.
                 assert_eq!(m2.to_bytes(), b);
+                let signer = m.signer();
+                assert!(
+                    m2.verify(&key(signer).public()).is_err(),
+                    "flip at {i} still verifies"
+                );
             }
         }
     }

@@ -18,6 +18,8 @@ use crate::types::{InstrumentId, OrderId, Qty};
 /// Entries per chunk (log2).
 pub const CHUNK_BITS: u32 = 14;
 const CHUNK_LEN: usize = 1 << CHUNK_BITS;
+/// Most chunks in one table (2^32 IDs).
+pub const MAX_CHUNKS: usize = 1 << (32 - CHUNK_BITS);
 
 /// The immutable facts of one certificate, fixed before it is live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +87,10 @@ impl IdTable {
     /// Memory is allocated chunk by chunk as serials are used.
     #[must_use]
     pub fn with_capacity(capacity: u64) -> Self {
-        let n_chunks = capacity.div_ceil(CHUNK_LEN as u64).max(1);
-        let n_chunks = usize::try_from(n_chunks).unwrap_or(usize::MAX / 64);
+        let n_chunks = capacity
+            .div_ceil(CHUNK_LEN as u64)
+            .clamp(1, MAX_CHUNKS as u64);
+        let n_chunks = usize::try_from(n_chunks).unwrap_or(MAX_CHUNKS);
         let chunks: Box<[OnceLock<Chunk>]> = (0..n_chunks).map(|_| OnceLock::new()).collect();
         Self {
             capacity: (chunks.len() * CHUNK_LEN) as u64,
@@ -274,6 +278,13 @@ mod tests {
         assert!(t.reserve(s, 6).is_err());
         assert_eq!(t.state(u64::MAX), IdState::Vacant);
         assert_eq!(t.spend(u64::MAX), Err(TableError::Unknown));
+    }
+
+    #[test]
+    fn capacity_is_bounded() {
+        let t = IdTable::with_capacity(u64::MAX);
+        assert_eq!(t.capacity(), 1 << 32);
+        assert_eq!(IdTable::with_capacity(0).capacity(), CHUNK_LEN as u64);
     }
 
     #[test]

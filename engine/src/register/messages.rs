@@ -5,8 +5,8 @@
 
 use crate::certs::{CertId, Certificate, Endorsement, ShareClass, MAX_TEXT};
 use crate::crypto::{
-    decode_seq, encode_seq, Decode, Digest, Encode, Message, MsgKind, Reader, Signed, UserId,
-    WireError, Writer,
+    decode_seq, encode_seq, CryptoError, Decode, Digest, Encode, Message, MsgKind, PublicKey,
+    Reader, Signed, UserId, WireError, Writer,
 };
 use crate::identity::{Attestation, Revocation};
 use crate::types::{InstrumentId, Qty};
@@ -636,6 +636,55 @@ impl AnyMessage {
             MsgKind::IdListSnapshot => AnyMessage::IdListSnapshot(Signed::from_bytes(bytes)?),
             MsgKind::IdListDelta => AnyMessage::IdListDelta(Signed::from_bytes(bytes)?),
         })
+    }
+
+    /// The signer's user id.
+    #[must_use]
+    pub fn signer(&self) -> UserId {
+        macro_rules! each {
+            ($($v:ident),*) => { match self { $(AnyMessage::$v(m) => m.signer,)* } };
+        }
+        each!(
+            Attestation,
+            Revocation,
+            Certificate,
+            IssueRequest,
+            TransferRequest,
+            TransferResponse,
+            CertificateRequest,
+            Endorsement,
+            DirectTransferRequest,
+            HoldingsInquiry,
+            HoldingsAnswer,
+            ReissueRequest,
+            ReissueResponse,
+            IdListSnapshot,
+            IdListDelta
+        )
+    }
+
+    /// Checks the signature strictly against `key`.
+    pub fn verify(&self, key: &PublicKey) -> Result<(), CryptoError> {
+        macro_rules! each {
+            ($($v:ident),*) => { match self { $(AnyMessage::$v(m) => m.verify(key),)* } };
+        }
+        each!(
+            Attestation,
+            Revocation,
+            Certificate,
+            IssueRequest,
+            TransferRequest,
+            TransferResponse,
+            CertificateRequest,
+            Endorsement,
+            DirectTransferRequest,
+            HoldingsInquiry,
+            HoldingsAnswer,
+            ReissueRequest,
+            ReissueResponse,
+            IdListSnapshot,
+            IdListDelta
+        )
     }
 
     /// The canonical wire bytes.
