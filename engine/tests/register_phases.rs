@@ -545,6 +545,11 @@ fn reissue_lost_split_merge() {
         }),
     );
     assert_eq!(w.reg.reissue(&r, NOW), Err(RegisterError::ForgedId));
+    // A well-tagged ID (minted with the register's secret) that was never
+    // issued is unknown.
+    let never = kabuken::certs::CertIdKey::from_bytes([0x5e; 32]).mint(INST, 60_000);
+    let r = w.reissue_req(ALICE, ReissueKind::Lost(never));
+    assert_eq!(w.reg.reissue(&r, NOW), Err(RegisterError::UnknownId));
     // A merge that fails on its second input leaves the first live.
     let r = w.reissue_req(ALICE, ReissueKind::Merge(vec![ids[1], ids[0]]));
     assert!(w.reg.reissue(&r, NOW).is_err());
