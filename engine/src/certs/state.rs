@@ -267,6 +267,27 @@ mod loom_tests {
         });
     }
 
+    /// A change published reserved to an order: the order's spend and its
+    /// cancel (release) race with a direct spend; exactly one spend wins.
+    #[test]
+    fn loom_reserved_change() {
+        loom::model(|| {
+            let w = Arc::new(StateWord::new());
+            w.publish_reserved(9).unwrap();
+            let a = {
+                let w = w.clone();
+                thread::spawn(move || w.spend_reserved(9).is_ok())
+            };
+            let b = {
+                let w = w.clone();
+                thread::spawn(move || w.release(9).is_ok() && w.spend().is_ok())
+            };
+            let (wa, wb) = (a.join().unwrap(), b.join().unwrap());
+            assert!(wa ^ wb, "exactly one spend wins");
+            assert_eq!(w.load(), IdState::Spent);
+        });
+    }
+
     /// Two reservers race; exactly one holds the reservation.
     #[test]
     fn loom_racing_reserves() {
