@@ -17,6 +17,7 @@
 //! Architecture invariant: a certificate ID is spent at most once, and a
 //! spent ID never becomes live again (every transition is one CAS; nothing
 //! leaves `spent`).
+#![forbid(unsafe_code)]
 
 pub mod state;
 pub mod table;

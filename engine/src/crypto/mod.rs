@@ -15,6 +15,7 @@
 //!
 //! Architecture invariant: this module depends only on `types`; it knows
 //! message kinds (for domain separation) but not their contents.
+#![forbid(unsafe_code)]
 
 pub mod wire;
 

@@ -11,6 +11,7 @@
 //! must verify strictly.
 //!
 //! Architecture invariant: `identity` depends only on `crypto` and `types`.
+#![forbid(unsafe_code)]
 
 use core::fmt;
 use std::collections::{HashMap, HashSet};

@@ -22,6 +22,7 @@
 //! equal the shares issued ([`Register::audit`]).
 //! Architecture invariant: no request is accepted twice: every signer's
 //! sequence number must grow strictly.
+#![forbid(unsafe_code)]
 
 pub mod list;
 pub mod messages;
