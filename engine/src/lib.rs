@@ -7,7 +7,10 @@
 //! - [`types`]: ids, ticks, quantities, sides, timestamps, price scaling.
 //! - [`book`]: the single-instrument price-time order book and the
 //!   multi-instrument [`book::Market`].
+//! - [`replay`]: external workloads (Flash conformance, LOBSTER) replayed
+//!   through the book.
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod replay;
 pub mod types;
