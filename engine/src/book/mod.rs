@@ -1459,6 +1459,15 @@ impl Book {
         out.extend(self.levels(side).take(n));
     }
 
+    /// The resting orders at `price` on `side`, in time priority.
+    #[must_use]
+    pub fn level_orders(&self, side: Side, price: Ticks) -> LevelOrders<'_> {
+        let cur = self.sides[side.index()]
+            .get(key_of(side == Side::Buy, price))
+            .map_or(NIL, |l| self.levels[l as usize].head);
+        LevelOrders { book: self, cur }
+    }
+
     /// A resting order by id.
     #[must_use]
     pub fn order(&self, id: OrderId) -> Option<OrderInfo> {
@@ -1582,6 +1591,25 @@ impl Iterator for Orders<'_> {
             self.cur = book.levels[l as usize].head;
         }
         let slot = &book.slots[self.cur as usize];
+        self.cur = slot.next;
+        Some(slot.info())
+    }
+}
+
+/// Iterator over the orders of one level, in time priority.
+#[derive(Debug)]
+pub struct LevelOrders<'a> {
+    book: &'a Book,
+    cur: u32,
+}
+
+impl Iterator for LevelOrders<'_> {
+    type Item = OrderInfo;
+    fn next(&mut self) -> Option<OrderInfo> {
+        if self.cur == NIL {
+            return None;
+        }
+        let slot = &self.book.slots[self.cur as usize];
         self.cur = slot.next;
         Some(slot.info())
     }

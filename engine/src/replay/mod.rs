@@ -4,6 +4,8 @@
 //! `kabuken conformance`, the benchmarks and the Python loaders.
 
 pub mod flash;
+pub mod lobster;
+pub mod synth;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
