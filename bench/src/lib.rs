@@ -133,8 +133,9 @@ pub fn flash_stats(msgs: &[Msg], runs: usize) -> ReplayStats {
     let mut book = Book::new(kabuken::book::BookConfig::flash());
     let mut rep = Reporter::default();
     let mut out = ReportCounter::default();
-    for m in msgs {
+    for (i, m) in msgs.iter().enumerate() {
         let a = clock.raw();
+        flash::prefetch_ahead(&book, msgs, i);
         flash::replay_one(&mut book, m, &mut rep, &mut out);
         let b = clock.raw();
         h.saturating_record(clock.delta_as_nanos(a, b).max(1));

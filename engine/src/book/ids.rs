@@ -36,6 +36,17 @@ impl IdIndex {
         }
     }
 
+    /// Prefetches the direct-table entry of `id` (a hint; no effect on
+    /// state).
+    #[inline]
+    pub(crate) fn prefetch(&self, id: u64) {
+        if id < self.direct_limit {
+            if let Some(e) = self.direct.get(id as usize) {
+                super::prefetch::prefetch(e);
+            }
+        }
+    }
+
     /// Records `id -> slot`; the id must not be present.
     #[inline]
     pub(crate) fn insert(&mut self, id: u64, slot: u32) {

@@ -32,6 +32,7 @@ mod ids;
 mod ladder;
 mod market;
 pub mod model;
+mod prefetch;
 
 pub use market::{Market, MarketError};
 
@@ -1457,6 +1458,24 @@ impl Book {
     pub fn top_levels(&self, side: Side, n: usize, out: &mut Vec<LevelInfo>) {
         out.clear();
         out.extend(self.levels(side).take(n));
+    }
+
+    /// Hints the CPU to fetch the id-index entry of order `id`, which a
+    /// later command on it will read. Batch paths call it some commands
+    /// ahead (then [`Book::prefetch_order`] nearer). Changes nothing.
+    #[inline]
+    pub fn prefetch_index(&self, id: OrderId) {
+        self.ids.prefetch(id);
+    }
+
+    /// Hints the CPU to fetch the resting order `id` itself (reads its
+    /// index entry, so call [`Book::prefetch_index`] earlier). Changes
+    /// nothing.
+    #[inline]
+    pub fn prefetch_order(&self, id: OrderId) {
+        if let Some(s) = self.ids.get(id) {
+            prefetch::prefetch(&self.slots[s as usize]);
+        }
     }
 
     /// The resting orders at `price` on `side`, in time priority.

@@ -62,6 +62,14 @@ pub enum Msg {
 }
 
 impl Msg {
+    /// The order id the message names.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        match *self {
+            Msg::New { id, .. } | Msg::Cancel { id, .. } | Msg::Modify { id, .. } => id,
+        }
+    }
+
     /// The message's sequence number.
     #[must_use]
     pub fn seq(&self) -> u64 {
@@ -574,11 +582,30 @@ pub fn replay<O: ReportOut>(msgs: &[Msg], out: &mut O) -> (Book, u64) {
     let mut book = Book::new(BookConfig::flash());
     book.reserve(1 << 16);
     let mut rep = Reporter::default();
-    for m in msgs {
+    for (i, m) in msgs.iter().enumerate() {
+        prefetch_ahead(&book, msgs, i);
         apply(&mut book, m, &mut rep);
         rep.flush(out);
     }
     (book, rep.unreported_rejections)
+}
+
+/// How far ahead [`replay`] prefetches id-index entries and orders.
+const INDEX_AHEAD: usize = 16;
+const ORDER_AHEAD: usize = 6;
+
+/// Prefetch hints for the messages after `i` (ids are random in real flow,
+/// so every lookup would otherwise wait on memory).
+#[inline]
+pub fn prefetch_ahead(book: &Book, msgs: &[Msg], i: usize) {
+    if let Some(m) = msgs.get(i + INDEX_AHEAD) {
+        book.prefetch_index(m.id());
+    }
+    if let Some(m) = msgs.get(i + ORDER_AHEAD) {
+        if !matches!(m, Msg::New { .. }) {
+            book.prefetch_order(m.id());
+        }
+    }
 }
 
 /// Replays one message (for harnesses that time each message).
