@@ -33,7 +33,11 @@ pub fn lobster_run(commands: &[Command]) -> (f64, CountingSink) {
 /// and measures the book on the resulting stream: `runs` timed replays and
 /// one latency pass.
 #[must_use]
-pub fn lobster_report(data: &LobsterData, compare_levels: Option<usize>, runs: usize) -> LobsterReport {
+pub fn lobster_report(
+    data: &LobsterData,
+    compare_levels: Option<usize>,
+    runs: usize,
+) -> LobsterReport {
     let levels = compare_levels.unwrap_or_else(|| default_compare_levels(data.levels));
     let reconstruction = reconstruct(data, levels, |_, _| {});
     let commands = &reconstruction.commands;

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(name = "kabuken", version, about = "kabuken: an exchange core for electronic stock certificates")]
+#[command(
+    name = "kabuken",
+    version,
+    about = "kabuken: an exchange core for electronic stock certificates"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -99,16 +103,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Simulate { seed, orders, json } => simulate(seed, orders, json),
-        Cmd::Replay(ReplayCmd::Flash { workload, runs, json }) => replay_flash(&workload, runs, json),
+        Cmd::Replay(ReplayCmd::Flash {
+            workload,
+            runs,
+            json,
+        }) => replay_flash(&workload, runs, json),
         Cmd::Replay(ReplayCmd::Lobster {
             zip,
             runs,
             levels,
             json,
         }) => replay_lobster(&zip, runs, levels, json),
-        Cmd::Conformance(ConformanceCmd::Flash { workload, expect, out }) => {
-            conformance_flash(&workload, expect.as_deref(), out.as_deref())
-        }
+        Cmd::Conformance(ConformanceCmd::Flash {
+            workload,
+            expect,
+            out,
+        }) => conformance_flash(&workload, expect.as_deref(), out.as_deref()),
         Cmd::Conformance(ConformanceCmd::FlashSuite { dir }) => flash_suite(dir),
     };
     match result {
@@ -124,7 +134,9 @@ type Res = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn spinner(msg: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
-    pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("static template"));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("static template"),
+    );
     pb.set_message(msg.to_owned());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
@@ -190,7 +202,8 @@ fn flash_suite(dir: Option<PathBuf>) -> Res {
     cases.sort();
     let mut passed = 0;
     for bin in &cases {
-        let msgs = flash::parse(&std::fs::read(bin)?).map_err(|e| format!("{}: {e}", bin.display()))?;
+        let msgs =
+            flash::parse(&std::fs::read(bin)?).map_err(|e| format!("{}: {e}", bin.display()))?;
         let (_, text, _) = hash_flash(&msgs, true);
         let expected = std::fs::read(bin.with_extension("expected.txt"))?;
         if text.as_deref() == Some(&expected[..]) {
@@ -229,7 +242,11 @@ fn flash_suite(dir: Option<PathBuf>) -> Res {
         );
     }
     println!("workloads: {matched}/{total} hashes equal to the published ones");
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn replay_flash(workload: &Path, runs: usize, json: bool) -> Res {
@@ -267,7 +284,7 @@ fn replay_lobster(zip: &Path, runs: usize, levels: Option<usize>, json: bool) ->
         println!("{v}");
     } else {
         println!(
-            "file          {}\nlobster msgs  {} ({} not touching the visible book)\nbook commands {} ({} from messages, {} resync)\nagreement     {}/{} rows ({:.2}%) on the top {} levels per side\n{}",
+            "file          {}\nlobster msgs  {} ({} issued no book command)\nbook commands {} ({} from messages, {} resync)\nagreement     {}/{} rows ({:.2}%) on the top {} levels per side\n{}",
             zip.display(),
             data.messages.len(),
             rec.skipped,
@@ -344,8 +361,14 @@ fn simulate(seed: u64, orders: u64, json: bool) -> Res {
         println!(
             "events        accepted {accepted}, trades {trades}, cancels {cancels}, modifies {modifies}, refused cancels {cancel_rej}, refused modifies {modify_rej}"
         );
-        println!("resting       {} orders, state hash {}", book.len(), hex(&book.state_hash()));
-        println!("model check   first {checked} messages agree with the reference model event for event");
+        println!(
+            "resting       {} orders, state hash {}",
+            book.len(),
+            hex(&book.state_hash())
+        );
+        println!(
+            "model check   first {checked} messages agree with the reference model event for event"
+        );
         if failures.is_empty() {
             println!("invariants    ok");
         } else {
@@ -375,11 +398,13 @@ fn check_against_model(msgs: &[Msg]) -> Result<(), String> {
                 qty,
                 ioc,
                 ..
-            } => Command::New(NewOrder::limit(id, side, price, u64::from(qty)).with_tif(if ioc {
-                TimeInForce::Ioc
-            } else {
-                TimeInForce::Gtc
-            })),
+            } => Command::New(
+                NewOrder::limit(id, side, price, u64::from(qty)).with_tif(if ioc {
+                    TimeInForce::Ioc
+                } else {
+                    TimeInForce::Gtc
+                }),
+            ),
             Msg::Cancel { id, .. } => Command::Cancel { id },
             Msg::Modify { id, price, qty, .. } => Command::Modify {
                 id,

@@ -333,7 +333,13 @@ impl Report {
                 price,
                 qty,
             } => {
-                for v in [i128::from(seq), i128::from(side as u8), i128::from(id), i128::from(price), i128::from(qty)] {
+                for v in [
+                    i128::from(seq),
+                    i128::from(side as u8),
+                    i128::from(id),
+                    i128::from(price),
+                    i128::from(qty),
+                ] {
                     field(out, v);
                 }
             }
@@ -344,7 +350,13 @@ impl Report {
                 maker,
                 taker,
             } => {
-                for v in [i128::from(seq), i128::from(price), i128::from(qty), i128::from(maker), i128::from(taker)] {
+                for v in [
+                    i128::from(seq),
+                    i128::from(price),
+                    i128::from(qty),
+                    i128::from(maker),
+                    i128::from(taker),
+                ] {
                     field(out, v);
                 }
             }
@@ -354,7 +366,12 @@ impl Report {
                 id,
                 price,
             } => {
-                for v in [i128::from(seq), i128::from(side as u8), i128::from(id), i128::from(price)] {
+                for v in [
+                    i128::from(seq),
+                    i128::from(side as u8),
+                    i128::from(id),
+                    i128::from(price),
+                ] {
                     field(out, v);
                 }
             }
@@ -395,7 +412,8 @@ impl ReportOut for ReportCounter {
                 Report::Cancelled { id, price, .. } => (id, price as u64),
                 Report::CancelRejected { id, .. } | Report::ModifyRejected { id, .. } => (id, 0),
             };
-            self.fold = (self.fold.rotate_left(5) ^ a ^ (b << 32) ^ u64::from(k)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.fold = (self.fold.rotate_left(5) ^ a ^ (b << 32) ^ u64::from(k))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
     }
 }
@@ -479,7 +497,11 @@ impl Sink for Reporter {
         let seq = self.seq;
         let r = match e {
             Event::Accepted {
-                id, side, price, qty, ..
+                id,
+                side,
+                price,
+                qty,
+                ..
             } => Report::Accepted {
                 seq,
                 side,
@@ -500,14 +522,19 @@ impl Sink for Reporter {
                 maker: maker_id,
                 taker: taker_id,
             },
-            Event::Cancelled { id, side, price, .. } => Report::Cancelled {
+            Event::Cancelled {
+                id, side, price, ..
+            } => Report::Cancelled {
                 seq,
                 side,
                 id,
                 price: price.unwrap_or(0),
             },
             Event::Modified {
-                id, side, price, qty,
+                id,
+                side,
+                price,
+                qty,
             } => Report::Modified {
                 seq,
                 side,
@@ -564,7 +591,11 @@ pub fn apply(book: &mut Book, m: &Msg, rep: &mut Reporter) {
             ioc,
             ..
         } => {
-            let tif = if ioc { TimeInForce::Ioc } else { TimeInForce::Gtc };
+            let tif = if ioc {
+                TimeInForce::Ioc
+            } else {
+                TimeInForce::Gtc
+            };
             book.submit(
                 &NewOrder::limit(id, side, price, u64::from(qty)).with_tif(tif),
                 rep,
@@ -650,16 +681,28 @@ mod tests {
         assert_eq!(parse(&bad), Err(FlashError::UnsupportedVersion(2)));
         let mut bad = bytes.clone();
         bad.push(0);
-        assert!(matches!(parse(&bad), Err(FlashError::LengthMismatch { .. })));
+        assert!(matches!(
+            parse(&bad),
+            Err(FlashError::LengthMismatch { .. })
+        ));
         let mut bad = bytes.clone();
         bad[HEADER_LEN] = 7;
-        assert!(matches!(parse(&bad), Err(FlashError::BadRecord { index: 0, .. })));
+        assert!(matches!(
+            parse(&bad),
+            Err(FlashError::BadRecord { index: 0, .. })
+        ));
         let mut bad = bytes.clone();
         bad[HEADER_LEN + 1] = 2;
-        assert!(matches!(parse(&bad), Err(FlashError::BadRecord { index: 0, .. })));
+        assert!(matches!(
+            parse(&bad),
+            Err(FlashError::BadRecord { index: 0, .. })
+        ));
         let mut bad = bytes;
         bad[HEADER_LEN + 2] = 9;
-        assert!(matches!(parse(&bad), Err(FlashError::BadRecord { index: 0, .. })));
+        assert!(matches!(
+            parse(&bad),
+            Err(FlashError::BadRecord { index: 0, .. })
+        ));
     }
 
     #[test]

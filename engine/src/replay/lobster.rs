@@ -89,7 +89,9 @@ impl fmt::Display for LobsterError {
         match self {
             LobsterError::Io(e) => write!(f, "{e}"),
             LobsterError::Zip(e) => write!(f, "zip: {e}"),
-            LobsterError::Parse { file, line, what } => write!(f, "{file} file, line {line}: {what}"),
+            LobsterError::Parse { file, line, what } => {
+                write!(f, "{file} file, line {line}: {what}")
+            }
             LobsterError::Shape(e) => f.write_str(e),
         }
     }
@@ -106,10 +108,16 @@ impl From<std::io::Error> for LobsterError {
 fn parse_time_ns(s: &str) -> Option<u64> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let secs: u64 = whole.parse().ok()?;
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let mut nanos: u64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    // Some files print binary-float artefacts past the nanosecond: truncate.
+    let frac = &frac[..frac.len().min(9)];
+    let mut nanos: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     for _ in frac.len()..9 {
         nanos *= 10;
     }
@@ -205,7 +213,8 @@ pub fn parse_orderbook(text: &str) -> Result<(usize, Vec<i64>), LobsterError> {
 pub fn load_zip(path: &Path) -> Result<LobsterData, LobsterError> {
     let file = std::fs::File::open(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| LobsterError::Zip(e.to_string()))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| LobsterError::Zip(e.to_string()))?;
     let mut read = |pat: &str| -> Result<String, LobsterError> {
         let name = zip
             .file_names()
@@ -263,12 +272,17 @@ impl LobsterData {
     /// works in ticks of that size.
     #[must_use]
     pub fn tick(&self) -> i64 {
-        let prices = self.messages.iter().filter(|m| m.kind <= 4).map(|m| m.price).chain(
-            self.book
-                .chunks_exact(2)
-                .map(|c| c[0])
-                .filter(|&p| p != EMPTY_ASK && p != EMPTY_BID),
-        );
+        let prices = self
+            .messages
+            .iter()
+            .filter(|m| m.kind <= 4)
+            .map(|m| m.price)
+            .chain(
+                self.book
+                    .chunks_exact(2)
+                    .map(|c| c[0])
+                    .filter(|&p| p != EMPTY_ASK && p != EMPTY_BID),
+            );
         let mut tick = 10_000i64;
         for p in prices {
             while tick > 1 && p % tick != 0 {
@@ -293,7 +307,8 @@ pub struct Reconstruction {
     pub agree: usize,
     /// Levels per side compared.
     pub compared_levels: usize,
-    /// Messages that do not touch the visible book (types 5, 6, 7).
+    /// Messages that issued no book command (types 5, 6, 7, and cancels of
+    /// unknown orders with no synthetic quantity at their price).
     pub skipped: u64,
     /// Price tick used (in LOBSTER price units).
     pub tick: i64,
@@ -348,54 +363,126 @@ pub fn reconstruct(
     let mut want: Vec<(Ticks, Qty)> = Vec::with_capacity(data.levels);
     for (r, m) in data.messages.iter().enumerate() {
         let price = m.price / tick;
-        let cmd = match m.kind {
-            1 => Some(Command::New(NewOrder::limit(m.id, m.side, price, m.size))),
-            2 => Some(Command::Reduce { id: m.id, by: m.size }),
-            3 => Some(Command::Cancel { id: m.id }),
+        let before = out.commands.len();
+        let known = book.order(m.id).is_some();
+        match m.kind {
+            // An order from before the window or from deeper levels: its
+            // quantity, if any, was topped up synthetically at this price.
+            2 | 3 if !known => take_synthetic(&mut book, m.side, price, m.size, &mut |b, c| {
+                issue(b, c, &mut out.commands);
+            }),
+            1 => issue(
+                &mut book,
+                Command::New(NewOrder::limit(m.id, m.side, price, m.size)),
+                &mut out.commands,
+            ),
+            2 => issue(
+                &mut book,
+                Command::Reduce {
+                    id: m.id,
+                    by: m.size,
+                },
+                &mut out.commands,
+            ),
+            3 => issue(&mut book, Command::Cancel { id: m.id }, &mut out.commands),
             4 => {
                 synthetic += 1;
-                Some(Command::New(
-                    NewOrder::limit(synthetic, m.side.opposite(), price, m.size).with_tif(TimeInForce::Ioc),
-                ))
+                let taker = NewOrder::limit(synthetic, m.side.opposite(), price, m.size)
+                    .with_tif(TimeInForce::Ioc);
+                issue(&mut book, Command::New(taker), &mut out.commands);
             }
-            _ => None,
-        };
-        match cmd {
-            Some(c) => {
-                issue(&mut book, c, &mut out.commands);
-                out.message_commands += 1;
-            }
-            None => out.skipped += 1,
+            _ => {}
+        }
+        let issued = (out.commands.len() - before) as u64;
+        out.message_commands += issued;
+        if issued == 0 {
+            out.skipped += 1;
         }
         out.rows += 1;
-        let mut all_agree = true;
-        for side in [Side::Sell, Side::Buy] {
-            want.clear();
-            want.extend(data.row_levels(r, side).map(|(p, s)| (p / tick, s)));
-            let agrees = book
-                .levels(side)
-                .take(out.compared_levels)
-                .map(|l| (l.price, l.qty))
-                .eq(want.iter().copied().take(out.compared_levels));
-            all_agree &= agrees;
-            let full = book
-                .levels(side)
-                .take(want.len())
-                .map(|l| (l.price, l.qty))
-                .eq(want.iter().copied());
-            if !full || (want.len() < data.levels && book.levels(side).nth(want.len()).is_some()) {
-                resync_side(&mut book, side, &want, data.levels, &mut synthetic, &mut |b, c| {
-                    issue(b, c, &mut out.commands);
-                });
-            }
-        }
-        if all_agree {
+        let agrees = compare_and_resync(
+            &mut book,
+            data,
+            r,
+            tick,
+            out.compared_levels,
+            &mut want,
+            &mut synthetic,
+            &mut |b, c| issue(b, c, &mut out.commands),
+        );
+        if agrees {
             out.agree += 1;
         }
         observe(r, &book);
     }
     out.state_hash = book.state_hash();
     out
+}
+
+/// Compares both sides of `book` with row `r` (the top `compare` levels)
+/// and resynchronises each side that differs anywhere in the row's window.
+/// Returns whether the compared levels agreed before resynchronisation.
+#[allow(clippy::too_many_arguments)]
+fn compare_and_resync(
+    book: &mut Book,
+    data: &LobsterData,
+    r: usize,
+    tick: i64,
+    compare: usize,
+    want: &mut Vec<(Ticks, Qty)>,
+    synthetic: &mut u64,
+    issue: &mut impl FnMut(&mut Book, Command),
+) -> bool {
+    let mut all_agree = true;
+    for side in [Side::Sell, Side::Buy] {
+        want.clear();
+        want.extend(data.row_levels(r, side).map(|(p, s)| (p / tick, s)));
+        all_agree &= book
+            .levels(side)
+            .take(compare)
+            .map(|l| (l.price, l.qty))
+            .eq(want.iter().copied().take(compare));
+        let full = book
+            .levels(side)
+            .take(want.len())
+            .map(|l| (l.price, l.qty))
+            .eq(want.iter().copied());
+        if !full || (want.len() < data.levels && book.levels(side).nth(want.len()).is_some()) {
+            resync_side(book, side, want, data.levels, synthetic, issue);
+        }
+    }
+    all_agree
+}
+
+/// Removes up to `qty` shares of synthetic orders at `price` on `side`,
+/// newest first.
+fn take_synthetic(
+    book: &mut Book,
+    side: Side,
+    price: Ticks,
+    qty: Qty,
+    issue: &mut impl FnMut(&mut Book, Command),
+) {
+    let synth: Vec<(u64, Qty)> = book
+        .level_orders(side, price)
+        .filter(|o| o.id > SYNTHETIC_ID_BASE)
+        .map(|o| (o.id, o.qty))
+        .collect();
+    let mut left = qty;
+    for &(id, oqty) in synth.iter().rev() {
+        if left == 0 {
+            break;
+        }
+        let by = left.min(oqty);
+        issue(
+            book,
+            if by == oqty {
+                Command::Cancel { id }
+            } else {
+                Command::Reduce { id, by }
+            },
+        );
+        left -= by;
+    }
 }
 
 /// Makes `side` of `book` agree with `want` (best first) inside the window
@@ -431,8 +518,18 @@ fn resync_side(
             continue;
         }
         let mut excess = qty - target;
-        let orders: Vec<(u64, Qty)> = book.level_orders(side, price).map(|o| (o.id, o.qty)).collect();
-        for &(id, oqty) in orders.iter().rev() {
+        // Synthetic quantity goes first (real orders may be named later),
+        // newest first within each kind.
+        let orders: Vec<(u64, Qty)> = book
+            .level_orders(side, price)
+            .map(|o| (o.id, o.qty))
+            .collect();
+        let synthetic_first = orders
+            .iter()
+            .rev()
+            .filter(|o| o.0 > SYNTHETIC_ID_BASE)
+            .chain(orders.iter().rev().filter(|o| o.0 <= SYNTHETIC_ID_BASE));
+        for &(id, oqty) in synthetic_first {
             if excess == 0 {
                 break;
             }
@@ -451,7 +548,10 @@ fn resync_side(
         let have = book.depth_at(side, price).map_or(0, |l| l.qty);
         if have < qty {
             *synthetic += 1;
-            issue(book, Command::New(NewOrder::limit(*synthetic, side, price, qty - have)));
+            issue(
+                book,
+                Command::New(NewOrder::limit(*synthetic, side, price, qty - have)),
+            );
         }
     }
 }
@@ -504,12 +604,22 @@ mod tests {
         let mut seen = Vec::new();
         let rec = reconstruct(&data, 2, |_, b| {
             seen.push((
-                b.levels(Side::Buy).map(|l| (l.price, l.qty)).collect::<Vec<_>>(),
-                b.levels(Side::Sell).map(|l| (l.price, l.qty)).collect::<Vec<_>>(),
+                b.levels(Side::Buy)
+                    .map(|l| (l.price, l.qty))
+                    .collect::<Vec<_>>(),
+                b.levels(Side::Sell)
+                    .map(|l| (l.price, l.qty))
+                    .collect::<Vec<_>>(),
             ));
         });
         assert_eq!(rec.agree, 0);
-        assert_eq!(seen[0], (vec![(10_000, 7), (9_999, 3)], vec![(10_003, 5), (10_004, 9)]));
+        assert_eq!(
+            seen[0],
+            (
+                vec![(10_000, 7), (9_999, 3)],
+                vec![(10_003, 5), (10_004, 9)]
+            )
+        );
         assert_eq!(seen[1], (vec![(9_999, 3)], vec![(10_003, 2)]));
         let mut b = Book::default();
         for c in &rec.commands {

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// # Errors
 /// I/O or xz decoding errors, with the path in the message.
 pub fn read_maybe_xz(path: &Path) -> std::io::Result<Vec<u8>> {
-    let with_path = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let with_path =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(with_path)?;
     let mut out = Vec::new();
     if path.extension().is_some_and(|e| e == "xz") {
@@ -23,7 +24,9 @@ pub fn read_maybe_xz(path: &Path) -> std::io::Result<Vec<u8>> {
             .read_to_end(&mut out)
             .map_err(with_path)?;
     } else {
-        std::io::BufReader::new(file).read_to_end(&mut out).map_err(with_path)?;
+        std::io::BufReader::new(file)
+            .read_to_end(&mut out)
+            .map_err(with_path)?;
     }
     Ok(out)
 }

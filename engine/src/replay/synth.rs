@@ -102,7 +102,11 @@ pub fn generate(cfg: &SynthConfig) -> Vec<Msg> {
             });
         } else {
             mid += rng.below(2 * cfg.volatility as u64 + 1) as i64 - cfg.volatility;
-            let side = if rng.chance(50) { Side::Buy } else { Side::Sell };
+            let side = if rng.chance(50) {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             let ioc = rng.chance(15);
             // Mostly passive, sometimes through the mid.
             let off = rng.below(cfg.spread as u64 + 1) as i64 - if rng.chance(20) { 5 } else { 0 };
@@ -149,13 +153,7 @@ mod tests {
         };
         let a = generate(&cfg);
         assert_eq!(a, generate(&cfg));
-        assert_ne!(
-            a,
-            generate(&SynthConfig {
-                seed: 24,
-                ..cfg
-            })
-        );
+        assert_ne!(a, generate(&SynthConfig { seed: 24, ..cfg }));
         let mut c = ReportCounter::default();
         let (book, _) = flash::replay(&a, &mut c);
         // Every report kind occurs: accepts, trades, cancels, modifies,
