@@ -7,7 +7,10 @@
 //! - [`types`]: ids, ticks, quantities, sides, timestamps, price scaling.
 //! - [`book`]: the single-instrument price-time order book and the
 //!   multi-instrument [`book::Market`].
+//! - [`oob`]: out-of-band verification of large requests over a second
+//!   channel (seed 002).
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod oob;
 pub mod types;
