@@ -80,6 +80,9 @@ pub enum ConfigError {
     Zero,
     /// Duplicate callback line ids.
     DuplicateLine,
+    /// More pending requests per contractor than the code space allows
+    /// (two codes each must stay below 1% of the space).
+    PendingLimit,
 }
 
 impl fmt::Display for RecordError {
@@ -107,6 +110,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Argon2Params => "invalid argon2 parameters",
             ConfigError::Zero => "limits, lifetimes and counts must be positive",
             ConfigError::DuplicateLine => "callback line ids must be distinct",
+            ConfigError::PendingLimit => "too many pending requests for the code space",
         })
     }
 }

@@ -109,6 +109,8 @@ pub trait BiometricVerifier: Send + Sync {
 pub struct ConfirmationInfo {
     /// The request to answer.
     pub request_ref: RequestRef,
+    /// Whose request.
+    pub contractor: ContractorId,
     /// The confirmation code (exactly the configured number of digits).
     pub code: String,
     /// The code that cancels instead.

@@ -136,6 +136,14 @@ impl OobConfig {
         {
             return bad(ConfigError::Zero);
         }
+        // Codes are drawn until unused among the contractor's pending
+        // requests (two codes each): keep that set below 1% of the space so
+        // a draw almost never repeats.
+        let space = 10u64.pow(u32::from(self.code_digits));
+        let in_use = (self.max_pending_per_contractor as u64).saturating_mul(2);
+        if in_use > space / 100 {
+            return bad(ConfigError::PendingLimit);
+        }
         let mut lines = self.callback_lines.clone();
         lines.sort_unstable();
         if lines.windows(2).any(|w| w[0] == w[1]) {

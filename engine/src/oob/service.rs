@@ -729,6 +729,7 @@ impl OobService {
         let d = self.config.code_digits;
         ConfirmationInfo {
             request_ref: req.info.request_ref,
+            contractor: req.info.contractor,
             code: render_code(req.code, d),
             cancel_code: render_code(req.cancel_code, d),
             line: req.line,
@@ -742,7 +743,7 @@ impl OobService {
 
     /// Moves a pending request to a final state under the contractor's lock;
     /// returns its public form.
-    fn finish(&self, g: &mut Slot, r: u64, state: State) -> Option<PendingRequest> {
+    fn finish(&self, g: &mut Slot, r: u64, state: State, now: Timestamp) -> Option<PendingRequest> {
         let req = g.reqs.get_mut(&r)?;
         if req.state != State::Pending {
             return None;
@@ -765,7 +766,7 @@ impl OobService {
         if state != State::Confirmed {
             unroll(g, RequestRef(r));
         }
-        g.finished.push_back((info.submitted_at, r));
+        g.finished.push_back((now, r));
         Some(info)
     }
 
@@ -780,7 +781,7 @@ impl OobService {
         };
         let cid = g.id;
         for r in g.pending.clone() {
-            if let Some(info) = self.finish(g, r, state) {
+            if let Some(info) = self.finish(g, r, state, now) {
                 self.audit(now, kind, Some(cid), Some(info.request_ref), 0);
                 effects.push(Effect::Release(info, reason));
             }
@@ -909,7 +910,7 @@ impl OobService {
             let expires_at = req.info.expires_at;
             let line = req.line;
             if now >= expires_at {
-                if let Some(info) = self.finish(&mut g, r, State::Expired) {
+                if let Some(info) = self.finish(&mut g, r, State::Expired, now) {
                     bump(&self.counters.expired);
                     self.audit(
                         now,
@@ -922,7 +923,7 @@ impl OobService {
                 }
                 Err(OobError::AnswerRejected)
             } else if let (true, true, Some(p)) = (cancel_ok, line_ok, purpose) {
-                if let Some(info) = self.finish(&mut g, r, State::Cancelled) {
+                if let Some(info) = self.finish(&mut g, r, State::Cancelled, now) {
                     bump(&self.counters.cancelled);
                     self.audit(
                         now,
@@ -952,7 +953,7 @@ impl OobService {
                     Purpose::Normal => State::Confirmed,
                     Purpose::Duress => State::Duress,
                 };
-                if let Some(info) = self.finish(&mut g, r, state) {
+                if let Some(info) = self.finish(&mut g, r, state, now) {
                     match p {
                         Purpose::Normal => {
                             bump(&self.counters.confirmed);
@@ -1020,7 +1021,7 @@ impl OobService {
         if failures < self.config.max_wrong_answers {
             return;
         }
-        if let Some(info) = self.finish(g, r, State::LockedOut) {
+        if let Some(info) = self.finish(g, r, State::LockedOut, now) {
             bump(&self.counters.locked_out);
             self.audit(
                 now,
@@ -1062,7 +1063,7 @@ impl OobService {
                     continue;
                 };
                 if now >= req.info.expires_at {
-                    if let Some(info) = self.finish(g, r, State::Expired) {
+                    if let Some(info) = self.finish(g, r, State::Expired, now) {
                         bump(&self.counters.expired);
                         report.expired += 1;
                         self.audit(
@@ -1168,7 +1169,7 @@ impl OobService {
     ) {
         let notice = Notice::Confirmation(info);
         let r = info.request_ref;
-        let cid = Some(info_contractor(slot));
+        let cid = Some(info.contractor);
         match record.delivery {
             DeliveryMode::Broadcast => {
                 for (i, d) in record.devices.iter().enumerate() {
@@ -1252,10 +1253,6 @@ impl OobService {
     pub fn verify_audit(&self) -> Result<(), AuditViolation> {
         self.audit.lock().verify()
     }
-}
-
-fn info_contractor(slot: &Arc<Mutex<Slot>>) -> ContractorId {
-    slot.lock().id
 }
 
 fn prune_rolling(g: &mut Slot, now: Timestamp, window: Timestamp) {

@@ -314,6 +314,19 @@ fn registration_is_validated() {
         Err(OobError::InvalidConfig(ConfigError::CodeDigits))
     ));
     let mut c = config();
+    c.code_digits = 6;
+    c.max_pending_per_contractor = 5_001;
+    assert!(matches!(
+        OobService::new(c, hooks(&Arc::new(Host::default()), false)),
+        Err(OobError::InvalidConfig(ConfigError::PendingLimit))
+    ));
+    let mut c = config();
+    c.max_wrong_answers = 0;
+    assert!(matches!(
+        OobService::new(c, hooks(&Arc::new(Host::default()), false)),
+        Err(OobError::InvalidConfig(ConfigError::Zero))
+    ));
+    let mut c = config();
     c.callback_lines = vec![1, 1];
     assert!(matches!(
         OobService::new(c, hooks(&Arc::new(Host::default()), false)),
@@ -553,9 +566,11 @@ fn expiry_releases_reservations() {
     assert_eq!(w.svc.stats().expired, 2);
     assert_eq!(w.svc.pending_count(w.id), Some(0));
     assert!(w.host.forwards.lock().is_empty());
-    // Finished requests are forgotten after finished_ttl.
-    let rep = w.svc.sweep(10 + w.svc.config().finished_ttl);
-    assert_eq!(rep.purged, 2);
+    // Finished requests are forgotten finished_ttl after they finished.
+    let fttl = w.svc.config().finished_ttl;
+    assert_eq!(w.svc.sweep(ttl + fttl - 1).purged, 0);
+    assert_eq!(w.svc.sweep(ttl + fttl).purged, 1);
+    assert_eq!(w.svc.sweep(ttl + 10 + fttl).purged, 1);
     assert_eq!(w.svc.verify_audit(), Ok(()));
 }
 
@@ -916,6 +931,36 @@ mod props {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Arbitrary answers never panic, never finish anything they should
+        /// not, and get the uniform error.
+        #[test]
+        fn garbage_answers_are_rejected_without_panic(
+            user in "\\PC{0,12}",
+            code in "\\PC{0,14}",
+            second in "\\PC{0,10}",
+            r in 0u64..4,
+            digest in any::<[u8; 32]>(),
+            line in any::<Option<u16>>(),
+            sig in proptest::collection::vec(any::<u8>(), 64),
+        ) {
+            let mut w = world();
+            w.submit(2_000_000, 1).unwrap();
+            let mut s = [0u8; 64];
+            s.copy_from_slice(&sig);
+            let a = Answer {
+                user_code: &user,
+                request_ref: RequestRef(r),
+                code: &code,
+                second_code: &second,
+                tx_digest: TxDigest(digest),
+                line,
+                proof: Proof::Seal(s),
+            };
+            prop_assert_eq!(w.svc.answer(&a, 2), Err(OobError::AnswerRejected));
+            prop_assert_eq!(w.host.finished(), 0);
+            prop_assert!(w.svc.verify_audit().is_ok());
+        }
 
         /// Under a simulated clock: every held request is finished exactly
         /// once by the end, the counters agree with the hooks, and a simple
