@@ -87,8 +87,11 @@ pub struct OobConfig {
     pub code_digits: u8,
     /// Lifetime of a pending request (default 5 minutes).
     pub request_ttl: Timestamp,
-    /// Wrong answers to one request before it is voided and the contractor
-    /// disabled (default 5).
+    /// Wrong answers before the request answered is voided, the contractor
+    /// disabled (its other pending requests voided too) and the holder
+    /// notified (default 5). Counted per request and across the
+    /// contractor's requests since its last successful answer, so guesses
+    /// spread over many requests reach the limit as fast as guesses at one.
     pub max_wrong_answers: u32,
     /// Consecutive failed logins before the contractor is disabled
     /// (default 5).

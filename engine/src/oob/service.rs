@@ -216,6 +216,10 @@ struct Slot {
     record: Arc<ContractorRecord>,
     disabled: bool,
     login_failures: u32,
+    /// Wrong answers across this contractor's requests since its last
+    /// successful answer (so spreading guesses over many requests does not
+    /// escape the limit).
+    wrong_streak: u32,
     reqs: HashMap<u64, Req>,
     pending: Vec<u64>,
     codes_in_use: HashMap<u64, u64>,
@@ -375,6 +379,7 @@ impl OobService {
             record: Arc::new(record),
             disabled,
             login_failures: 0,
+            wrong_streak: 0,
             reqs: HashMap::new(),
             pending: Vec::new(),
             codes_in_use: HashMap::new(),
@@ -437,6 +442,7 @@ impl OobService {
         let mut g = slot.lock();
         g.disabled = false;
         g.login_failures = 0;
+        g.wrong_streak = 0;
         self.audit(now, AuditKind::ContractorEnabled, Some(id), None, 0);
         Ok(())
     }
@@ -923,6 +929,7 @@ impl OobService {
                 }
                 Err(OobError::AnswerRejected)
             } else if let (true, true, Some(p)) = (cancel_ok, line_ok, purpose) {
+                g.wrong_streak = 0;
                 if let Some(info) = self.finish(&mut g, r, State::Cancelled, now) {
                     bump(&self.counters.cancelled);
                     self.audit(
@@ -953,6 +960,7 @@ impl OobService {
                     Purpose::Normal => State::Confirmed,
                     Purpose::Duress => State::Duress,
                 };
+                g.wrong_streak = 0;
                 if let Some(info) = self.finish(&mut g, r, state, now) {
                     match p {
                         Purpose::Normal => {
@@ -1009,7 +1017,8 @@ impl OobService {
             return;
         };
         req.failures = req.failures.saturating_add(1);
-        let failures = req.failures;
+        g.wrong_streak = g.wrong_streak.saturating_add(1);
+        let failures = req.failures.max(g.wrong_streak);
         bump(&self.counters.wrong_answers);
         self.audit(
             now,

@@ -544,6 +544,45 @@ fn lockout_after_exactly_the_limit() {
 }
 
 #[test]
+fn wrong_answers_spread_over_requests_still_lock_out() {
+    let limit = config().max_wrong_answers as usize;
+    // Guesses spread over several requests reach the limit.
+    let mut w = world();
+    let mut infos = Vec::new();
+    for _ in 0..limit {
+        w.submit(150_000, 1).unwrap();
+        infos.push(w.host.last_info());
+    }
+    for info in infos.iter().take(limit - 1) {
+        let _ = w.svc.answer(&answer(info, "0000"), 2);
+        assert_eq!(w.svc.is_disabled(w.id), Some(false));
+    }
+    let _ = w.svc.answer(&answer(&infos[0], "0000"), 2);
+    assert_eq!(w.svc.is_disabled(w.id), Some(true));
+    assert_eq!(w.svc.stats().locked_out, 1);
+    assert_eq!(w.host.releases.lock().len(), limit);
+    // A successful answer resets the streak (each request keeps its own
+    // count).
+    let mut w = world();
+    let mut infos = Vec::new();
+    for _ in 0..limit + 1 {
+        w.submit(150_000, 1).unwrap();
+        infos.push(w.host.last_info());
+    }
+    for info in infos.iter().take(limit - 1) {
+        let _ = w.svc.answer(&answer(info, "0000"), 2);
+    }
+    w.svc.answer(&answer(&infos[limit], "5555"), 2).unwrap();
+    for info in infos.iter().take(limit - 1) {
+        let _ = w.svc.answer(&answer(info, "0000"), 2);
+        assert_eq!(w.svc.is_disabled(w.id), Some(false));
+    }
+    let _ = w.svc.answer(&answer(&infos[limit - 1], "0000"), 2);
+    assert_eq!(w.svc.is_disabled(w.id), Some(true));
+    assert_eq!(w.svc.stats().wrong_answers, 2 * limit as u64 - 1);
+}
+
+#[test]
 fn expiry_releases_reservations() {
     let mut w = world();
     let ttl = w.svc.config().request_ttl;
@@ -974,6 +1013,7 @@ mod props {
             let mut done: HashSet<RequestRef> = HashSet::new();
             let mut disabled = false;
             let mut failures: std::collections::HashMap<RequestRef, u32> = Default::default();
+            let mut streak = 0u32;
             let ttl = w.svc.config().request_ttl;
             for op in ops {
                 let pick = |i: usize, infos: &Vec<ConfirmationInfo>| {
@@ -1001,6 +1041,7 @@ mod props {
                         if live {
                             prop_assert!(r.is_ok());
                             done.insert(info.request_ref);
+                            streak = 0;
                         } else if now >= info.expires_at {
                             done.insert(info.request_ref);
                         }
@@ -1015,7 +1056,8 @@ mod props {
                             } else {
                                 let f = failures.entry(info.request_ref).or_default();
                                 *f += 1;
-                                if *f >= 5 {
+                                streak += 1;
+                                if *f >= 5 || streak >= 5 {
                                     disabled = true;
                                     for i in &infos { done.insert(i.request_ref); }
                                 }
