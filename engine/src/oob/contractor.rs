@@ -108,8 +108,9 @@ impl MethodTable {
     }
 }
 
-/// What the host registers for a contractor.
-#[derive(Clone, Debug)]
+/// What the host registers for a contractor. Its `Debug` form hides the PIN
+/// and the second codes.
+#[derive(Clone)]
 pub struct ContractorSpec {
     /// The user code (the seed's first specific code), unique.
     pub user_code: String,
@@ -135,6 +136,25 @@ pub struct ContractorSpec {
     pub delivery: DeliveryMode,
     /// Start disabled.
     pub disabled: bool,
+}
+
+impl core::fmt::Debug for ContractorSpec {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ContractorSpec")
+            .field("user_code", &self.user_code)
+            .field("devices", &self.devices)
+            .field(
+                "second_code_purposes",
+                &self.second_codes.iter().map(|c| c.1).collect::<Vec<_>>(),
+            )
+            .field("threshold", &self.threshold)
+            .field("max_amount", &self.max_amount)
+            .field("methods", &self.methods)
+            .field("rolling_window", &self.rolling_window)
+            .field("delivery", &self.delivery)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the service keeps: no PIN, no second code in clear.

@@ -23,6 +23,85 @@
 //!    holder notified), or expired ([`OobService::sweep`] or a late answer).
 //! 5. Every decision is appended to a BLAKE3 hash chain ([`AuditLog`]).
 //!
+//! ```
+//! use kabuken::oob::*;
+//! use kabuken::types::Side;
+//! use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
+//! use std::sync::{Arc, Mutex};
+//!
+//! /// A host that keeps the last confirmation it was asked to deliver.
+//! #[derive(Default)]
+//! struct Host(Mutex<Option<ConfirmationInfo>>);
+//! impl Forward for Host {
+//!     fn hold(&self, _: &PendingRequest) { /* reserve certificates and cash */ }
+//!     fn forward(&self, _: &PendingRequest) { /* send to the exchange */ }
+//!     fn release(&self, _: &PendingRequest, _: ReleaseReason) { /* release */ }
+//! }
+//! impl DuressAlarm for Host {
+//!     fn raise(&self, _: &DuressReport) { /* call for help, quietly */ }
+//! }
+//! impl DeliveryChannel for Host {
+//!     fn deliver(&self, _: &Device, n: &Notice<'_>) -> Result<(), DeliveryFailed> {
+//!         if let Notice::Confirmation(i) = n {
+//!             *self.0.lock().unwrap() = Some((*i).clone());
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let host = Arc::new(Host::default());
+//! let mut config = OobConfig::new([7; 32]);
+//! config.argon2 = Argon2Params::INSECURE_FAST; // tests only
+//! let hooks = Hooks {
+//!     forward: host.clone(),
+//!     channel: host.clone(),
+//!     alarm: host.clone(),
+//!     biometric: None,
+//! };
+//! let oob = OobService::new(config, hooks)?;
+//! let mut rng = ChaCha20Rng::seed_from_u64(1);
+//! oob.register_contractor(
+//!     &ContractorSpec {
+//!         user_code: "alice".into(),
+//!         pin: "2468".into(),
+//!         devices: vec![Device {
+//!             address: "+81-90-0000-0000".into(),
+//!             kind: DeviceKind::Sms,
+//!             seal_key: None,
+//!         }],
+//!         second_codes: vec![("4711".into(), Purpose::Normal), ("1147".into(), Purpose::Duress)],
+//!         threshold: 1_000_000,
+//!         max_amount: 50_000_000,
+//!         methods: MethodTable::code_only(),
+//!         rolling_window: Some(24 * 3600 * SECOND),
+//!         delivery: DeliveryMode::Broadcast,
+//!         disabled: false,
+//!     },
+//!     0,
+//!     &mut rng,
+//! )?;
+//! let session = oob.login("alice", "2468", 0, &mut rng)?;
+//! let tx = Transaction { instrument: 7203, side: Side::Buy, quantity: 1_000, limit: Some(2_150), amount: 2_150_000 };
+//! let sub = oob.submit(&session, &tx, SECOND, &mut rng)?;
+//! assert_eq!(sub.disposition, Disposition::HoldPending);
+//!
+//! // The holder reads the SMS and answers with the code and a second code.
+//! let info = host.0.lock().unwrap().take().unwrap();
+//! let answer = Answer {
+//!     user_code: "alice",
+//!     request_ref: info.request_ref,
+//!     code: &info.code,
+//!     second_code: "4711",
+//!     tx_digest: tx.digest(),
+//!     line: info.line,
+//!     proof: Proof::None,
+//! };
+//! let response = oob.answer(&answer, 30 * SECOND)?;
+//! assert_eq!(response, ConfirmResponse::Accepted { request_ref: info.request_ref });
+//! assert_eq!(oob.stats().confirmed, 1);
+//! # Ok::<(), OobError>(())
+//! ```
+//!
 //! Time and randomness are injected: every call takes the caller's
 //! [`Timestamp`], and calls that draw randomness take the host's CSPRNG.
 //!
@@ -170,8 +249,21 @@ pub struct OobStats {
     pub locked_out: u64,
     /// Requests voided unanswered past their lifetime.
     pub expired: u64,
-    /// Duress answers (request voided, alarm raised).
+    /// Duress answers (request voided, alarm raised). A duress code given
+    /// with the cancel code counts here and in `cancelled`.
     pub duress: u64,
+}
+
+impl OobStats {
+    /// The counters as a JSON object, for the simulator's `--json` report:
+    /// `{"confirmed":1,"cancelled":0,...}`.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"confirmed\":{},\"cancelled\":{},\"wrong_answers\":{},\"locked_out\":{},\"expired\":{},\"duress\":{}}}",
+            self.confirmed, self.cancelled, self.wrong_answers, self.locked_out, self.expired, self.duress
+        )
+    }
 }
 
 #[cfg(test)]

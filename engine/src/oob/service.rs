@@ -107,8 +107,9 @@ pub enum Proof<'a> {
     Biometric(&'a [u8]),
 }
 
-/// The holder's answer over the second channel.
-#[derive(Clone, Copy, Debug)]
+/// The holder's answer over the second channel. Its `Debug` form hides the
+/// codes.
+#[derive(Clone, Copy)]
 pub struct Answer<'a> {
     /// The contractor's user code.
     pub user_code: &'a str,
@@ -125,6 +126,17 @@ pub struct Answer<'a> {
     pub line: Option<LineId>,
     /// Signature or biometric sample when the method needs one.
     pub proof: Proof<'a>,
+}
+
+impl core::fmt::Debug for Answer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Answer")
+            .field("user_code", &self.user_code)
+            .field("request_ref", &self.request_ref)
+            .field("tx_digest", &self.tx_digest)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`OobService::sweep`] did.

@@ -936,6 +936,77 @@ fn concurrent_answers_finish_a_request_exactly_once() {
 }
 
 #[test]
+fn secrets_stay_out_of_debug_and_stats_render() {
+    let s = format!("{:?}", spec("alice"));
+    assert!(
+        !s.contains("1234") && !s.contains("5555") && !s.contains("9999"),
+        "{s}"
+    );
+    let mut w = world();
+    w.submit(150_000, 1).unwrap();
+    let info = w.host.last_info();
+    let a = format!("{:?}", answer(&info, "5555"));
+    assert!(!a.contains(&info.code) && !a.contains("5555"), "{a}");
+    w.svc.answer(&answer(&info, "5555"), 2).unwrap();
+    assert_eq!(
+        w.svc.stats().to_json(),
+        r#"{"confirmed":1,"cancelled":0,"wrong_answers":0,"locked_out":0,"expired":0,"duress":0}"#
+    );
+}
+
+#[test]
+fn many_threads_many_contractors() {
+    let (host, svc) = service_with(config(), false);
+    let mut rng = rng();
+    let users: Vec<String> = (0..4).map(|i| format!("user{i}")).collect();
+    let sessions: Vec<SessionToken> = users
+        .iter()
+        .map(|u| {
+            svc.register_contractor(&spec(u), 0, &mut rng).unwrap();
+            svc.login(u, "1234", 0, &mut rng).unwrap()
+        })
+        .collect();
+    // One thread per contractor submits and answers its own requests, all
+    // sharing the service; one answer in ten uses the duress code.
+    std::thread::scope(|s| {
+        for (t, (u, session)) in users.iter().zip(&sessions).enumerate() {
+            let svc = &svc;
+            let host = &host;
+            s.spawn(move || {
+                let mut rng = ChaCha20Rng::seed_from_u64(t as u64 + 100);
+                for i in 0..100u64 {
+                    let sub = svc
+                        .submit(session, &tx(150_000 + i), 1 + i, &mut rng)
+                        .unwrap();
+                    let info = host
+                        .sent
+                        .lock()
+                        .iter()
+                        .rev()
+                        .find_map(|x| match x {
+                            Sent::Confirm(_, inf) if inf.request_ref == sub.request.request_ref => {
+                                Some(inf.clone())
+                            }
+                            _ => None,
+                        })
+                        .unwrap();
+                    let mut a = answer(&info, if i % 10 == 0 { "9999" } else { "5555" });
+                    a.user_code = u;
+                    assert!(svc.answer(&a, 2 + i).is_ok());
+                }
+            });
+        }
+    });
+    let st = svc.stats();
+    assert_eq!(st.confirmed, 360);
+    assert_eq!(st.duress, 40);
+    assert_eq!(host.forwards.lock().len(), 360);
+    assert_eq!(host.releases.lock().len(), 40);
+    assert_eq!(host.holds.lock().len(), 400);
+    svc.verify_audit().unwrap();
+}
+
+#[test]
 fn service_is_sync_and_send() {
     fn check<T: Send + Sync>() {}
     check::<OobService>();
