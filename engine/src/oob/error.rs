@@ -32,6 +32,9 @@ pub enum OobError {
     /// The method table asks for a biometric check but no verifier is
     /// registered with the service.
     MethodUnavailable,
+    /// The host's random number generator produced output no working CSPRNG
+    /// would (for example the same value again and again).
+    RandomnessFailure,
     /// A contractor with this user code is already registered.
     DuplicateUserCode,
     /// No contractor with this id.
@@ -126,6 +129,7 @@ impl fmt::Display for OobError {
             OobError::TooManyPending => f.write_str("too many pending requests"),
             OobError::NoFreeCallbackLine => f.write_str("no free callback line"),
             OobError::MethodUnavailable => f.write_str("confirmation method unavailable"),
+            OobError::RandomnessFailure => f.write_str("random number generator failure"),
             OobError::DuplicateUserCode => f.write_str("duplicate user code"),
             OobError::UnknownContractor => f.write_str("unknown contractor"),
             OobError::InvalidRecord(e) => write!(f, "invalid contractor record: {e}"),

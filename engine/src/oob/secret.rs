@@ -132,30 +132,32 @@ impl SecondCodeHash {
     }
 }
 
+/// Draws from a working CSPRNG are rejected with probability below 2^-40
+/// per draw, so this many rejections in a row mean the generator is broken;
+/// the caller then gets an error instead of a hang.
+pub(crate) const MAX_DRAWS: usize = 64;
+
 /// A uniformly random code of `digits` decimal digits (leading zeros
-/// allowed), by rejection sampling from the host's CSPRNG.
-pub(crate) fn random_code<R: CryptoRngCore + ?Sized>(rng: &mut R, digits: u8) -> u64 {
+/// allowed), by rejection sampling from the host's CSPRNG; `None` if the
+/// generator looks broken.
+pub(crate) fn random_code<R: CryptoRngCore + ?Sized>(rng: &mut R, digits: u8) -> Option<u64> {
     let modulus = 10u64.pow(u32::from(digits));
     let zone = u64::MAX - (u64::MAX % modulus);
-    loop {
-        let x = rng.next_u64();
-        if x < zone {
-            return x % modulus;
-        }
-    }
+    (0..MAX_DRAWS)
+        .map(|_| rng.next_u64())
+        .find(|&x| x < zone)
+        .map(|x| x % modulus)
 }
 
-/// A uniformly random index below `n` (`n > 0`).
-pub(crate) fn random_index<R: CryptoRngCore + ?Sized>(rng: &mut R, n: usize) -> usize {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let x = rng.next_u64();
-        if x < zone {
-            // x % n < n <= usize::MAX
-            return usize::try_from(x % n).unwrap_or(0);
-        }
-    }
+/// A uniformly random index below `n` (`n > 0`); `None` if the generator
+/// looks broken.
+pub(crate) fn random_index<R: CryptoRngCore + ?Sized>(rng: &mut R, n: usize) -> Option<usize> {
+    let m = n as u64;
+    let zone = u64::MAX - (u64::MAX % m);
+    (0..MAX_DRAWS)
+        .map(|_| rng.next_u64())
+        .find(|&x| x < zone)
+        .and_then(|x| usize::try_from(x % m).ok())
 }
 
 /// Renders a code as exactly `digits` ASCII digits.
@@ -213,7 +215,7 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
-            let c = random_code(&mut rng, 6);
+            let c = random_code(&mut rng, 6).unwrap();
             assert!(c < 1_000_000);
             seen.insert(c);
         }
@@ -226,7 +228,7 @@ mod tests {
         assert_eq!(parse_code("+00042", 6), None);
         assert_eq!(parse_code("999999999999", 12), Some(999_999_999_999));
         for n in 1..10 {
-            assert!(random_index(&mut rng, n) < n);
+            assert!(random_index(&mut rng, n).unwrap() < n);
         }
     }
 }

@@ -15,7 +15,9 @@ use super::hooks::{
     Notice, PendingRequest, ReleaseReason,
 };
 use super::seam::{derive_key, keyed, Hash32};
-use super::secret::{ct_eq32, parse_code, random_code, random_index, render_code, PinHash};
+use super::secret::{
+    ct_eq32, parse_code, random_code, random_index, render_code, PinHash, MAX_DRAWS,
+};
 use super::tx::{Amount, Transaction, TxDigest};
 use super::{ContractorId, LineId, OobConfig, OobStats, RequestRef};
 use crate::types::Timestamp;
@@ -580,7 +582,8 @@ impl OobService {
     /// # Errors
     /// [`OobError::InvalidSession`], [`OobError::ContractorDisabled`],
     /// [`OobError::AboveMaximum`], [`OobError::TooManyPending`],
-    /// [`OobError::NoFreeCallbackLine`], [`OobError::MethodUnavailable`]; the
+    /// [`OobError::NoFreeCallbackLine`], [`OobError::MethodUnavailable`],
+    /// [`OobError::RandomnessFailure`]; the
     /// pending store is unchanged on every error.
     pub fn submit<R: CryptoRngCore + ?Sized>(
         &self,
@@ -665,14 +668,20 @@ impl OobService {
         // Codes, unique among this contractor's pending requests (confirm and
         // cancel codes together).
         let digits = self.config.code_digits;
-        let mut fresh = |g: &Slot, other: Option<u64>| loop {
-            let c = random_code(rng, digits);
-            if !g.codes_in_use.contains_key(&c) && Some(c) != other {
-                break c;
+        let mut fresh = |g: &Slot, other: Option<u64>| {
+            (0..MAX_DRAWS)
+                .map_while(|_| random_code(rng, digits))
+                .find(|c| !g.codes_in_use.contains_key(c) && Some(*c) != other)
+                .ok_or(OobError::RandomnessFailure)
+        };
+        let codes = fresh(g, None).and_then(|c| Ok((c, fresh(g, Some(c))?)));
+        let (code, cancel_code) = match codes {
+            Ok(c) => c,
+            Err(e) => {
+                self.audit(now, AuditKind::RejectedCapacity, Some(cid), None, tx.amount);
+                return Err(e);
             }
         };
-        let code = fresh(g, None);
-        let cancel_code = fresh(g, Some(code));
         let line = if self.config.callback_lines.is_empty() {
             None
         } else {
@@ -683,7 +692,11 @@ impl OobService {
                 self.audit(now, AuditKind::RejectedCapacity, Some(cid), None, tx.amount);
                 return Err(OobError::NoFreeCallbackLine);
             }
-            let i = free[random_index(rng, free.len())];
+            let Some(i) = random_index(rng, free.len()).map(|k| free[k]) else {
+                drop(busy);
+                self.audit(now, AuditKind::RejectedCapacity, Some(cid), None, tx.amount);
+                return Err(OobError::RandomnessFailure);
+            };
             busy[i] = true;
             Some(self.config.callback_lines[i])
         };

@@ -1006,6 +1006,39 @@ fn many_threads_many_contractors() {
     svc.verify_audit().unwrap();
 }
 
+/// A "random" generator that always says the same thing.
+struct Stuck;
+impl rand_core::RngCore for Stuck {
+    fn next_u32(&mut self) -> u32 {
+        7
+    }
+    fn next_u64(&mut self) -> u64 {
+        7
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(7);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        dest.fill(7);
+        Ok(())
+    }
+}
+impl rand_core::CryptoRng for Stuck {}
+
+#[test]
+fn a_broken_rng_gets_an_error_not_a_hang() {
+    let mut w = world();
+    assert_eq!(
+        w.svc.submit(&w.session, &tx(150_000), 1, &mut Stuck),
+        Err(OobError::RandomnessFailure)
+    );
+    assert_eq!(w.svc.pending_count(w.id), Some(0));
+    assert!(w.host.holds.lock().is_empty());
+    // Below the threshold no randomness is needed.
+    assert!(w.svc.submit(&w.session, &tx(10), 1, &mut Stuck).is_ok());
+    assert!(w.submit(150_000, 1).is_ok());
+}
+
 #[test]
 fn service_is_sync_and_send() {
     fn check<T: Send + Sync>() {}
