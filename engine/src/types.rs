@@ -128,7 +128,8 @@ impl PriceScale {
         if q.fract() != Decimal::ZERO {
             return Err(PriceError::OffTick);
         }
-        i64::try_from(q.mantissa() / 10i128.pow(q.scale())).map_err(|_| PriceError::OutOfRange)
+        i64::try_from(q.mantissa() / 10i128.pow(q.scale()))
+            .map_err(|_| PriceError::OutOfRange)
     }
 
     /// The decimal price of `ticks`.
