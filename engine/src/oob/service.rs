@@ -848,21 +848,32 @@ impl OobService {
         };
         // Everything that does not depend on the request's state is checked
         // before the lock (and a host verifier never runs under it).
-        let (cid, record) = {
+        let (cid, record, method) = {
             let g = slot.lock();
-            (g.id, g.record.clone())
+            let method = g.reqs.get(&ans.request_ref.0).map(|q| q.info.method);
+            (g.id, g.record.clone(), method)
+        };
+        let Some(method) = method else {
+            self.audit(
+                now,
+                AuditKind::AnswerRejected,
+                Some(cid),
+                Some(ans.request_ref),
+                0,
+            );
+            return rejected;
         };
         let purpose = record.second_code_purpose(&self.config.pepper, ans.second_code.as_bytes());
         let code = parse_code(ans.code, self.config.code_digits);
-        let proof_seal = match &ans.proof {
-            Proof::Seal(sig) => {
+        // A request's method never changes, so a proof checked here stays
+        // valid under the lock below; only the method's own proof is checked.
+        let proof_ok = match (method, &ans.proof, &self.hooks.biometric) {
+            (ConfirmMethod::Code | ConfirmMethod::None, _, _) => true,
+            (ConfirmMethod::Seal, Proof::Seal(sig), _) => {
                 let msg = seal_message(ans.request_ref, &ans.tx_digest, ans.code);
                 record.seal_keys.iter().any(|k| k.verify(&msg, sig))
             }
-            _ => false,
-        };
-        let proof_bio = match (&ans.proof, &self.hooks.biometric) {
-            (Proof::Biometric(sample), Some(v)) => v.verify(
+            (ConfirmMethod::Biometric, Proof::Biometric(sample), Some(v)) => v.verify(
                 cid,
                 &biometric_challenge(ans.request_ref, &ans.tx_digest),
                 sample,
@@ -890,11 +901,6 @@ impl OobService {
             let confirm_ok = confirm_tag.is_some_and(|t| bool::from(ct_eq32(&t, &req.confirm_tag)));
             let cancel_ok = cancel_tag.is_some_and(|t| bool::from(ct_eq32(&t, &req.cancel_tag)));
             let line_ok = req.line.is_none() || ans.line == req.line;
-            let proof_ok = match req.info.method {
-                ConfirmMethod::Seal => proof_seal,
-                ConfirmMethod::Biometric => proof_bio,
-                ConfirmMethod::Code | ConfirmMethod::None => true,
-            };
             let accepted = ConfirmResponse::Accepted {
                 request_ref: ans.request_ref,
             };
