@@ -7,11 +7,14 @@
 //! - [`types`]: ids, ticks, quantities, sides, timestamps, price scaling.
 //! - [`book`]: the single-instrument price-time order book and the
 //!   multi-instrument [`book::Market`].
+//! - [`oob`]: out-of-band verification of large requests over a second
+//!   channel (seed 002).
 //! - [`replay`]: external workloads (Flash conformance, LOBSTER) replayed
 //!   through the book.
 // No unsafe code, except the documented prefetch hint in `book/prefetch.rs`.
 #![deny(unsafe_code)]
 
 pub mod book;
+pub mod oob;
 pub mod replay;
 pub mod types;
