@@ -26,9 +26,16 @@ fn standing_book(n: u64) -> (Book, Vec<u64>) {
     for &id in &ids {
         let side = if id % 2 == 0 { Side::Buy } else { Side::Sell };
         let off = 1 + rng.below(200) as i64;
-        let price = if side == Side::Buy { 10_000 - off } else { 10_000 + off };
-        book.submit(&NewOrder::limit(id, side, price, 1 + rng.below(100)), &mut CountingSink::default())
-            .expect("valid order");
+        let price = if side == Side::Buy {
+            10_000 - off
+        } else {
+            10_000 + off
+        };
+        book.submit(
+            &NewOrder::limit(id, side, price, 1 + rng.below(100)),
+            &mut CountingSink::default(),
+        )
+        .expect("valid order");
     }
     (book, ids)
 }
@@ -40,9 +47,17 @@ fn add(c: &mut Criterion) {
         let mut rng = SplitMix64::new(1);
         (0..N)
             .map(|i| {
-                let side = if rng.chance(50) { Side::Buy } else { Side::Sell };
+                let side = if rng.chance(50) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
                 let off = 1 + rng.below(200) as i64;
-                let price = if side == Side::Buy { 10_000 - off } else { 10_000 + off };
+                let price = if side == Side::Buy {
+                    10_000 - off
+                } else {
+                    10_000 + off
+                };
                 NewOrder::limit(1_000_000 + i, side, price, 1 + rng.below(100))
             })
             .collect()
@@ -92,27 +107,35 @@ fn sweep(c: &mut Criterion) {
         // `levels` levels of 10 orders each; one market order takes them all.
         let fills = levels * 10;
         g.throughput(Throughput::Elements(fills));
-        g.bench_with_input(BenchmarkId::from_parameter(format!("{levels}_levels")), &levels, |b, &levels| {
-            b.iter_batched_ref(
-                || {
-                    let mut book = Book::new(BookConfig::default());
-                    let mut sink = CountingSink::default();
-                    for l in 0..levels {
-                        for k in 0..10 {
-                            let id = l * 10 + k;
-                            let _ = book.submit(&NewOrder::limit(id, Side::Sell, 10_000 + l as i64, 5), &mut sink);
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{levels}_levels")),
+            &levels,
+            |b, &levels| {
+                b.iter_batched_ref(
+                    || {
+                        let mut book = Book::new(BookConfig::default());
+                        let mut sink = CountingSink::default();
+                        for l in 0..levels {
+                            for k in 0..10 {
+                                let id = l * 10 + k;
+                                let _ = book.submit(
+                                    &NewOrder::limit(id, Side::Sell, 10_000 + l as i64, 5),
+                                    &mut sink,
+                                );
+                            }
                         }
-                    }
-                    book
-                },
-                |book| {
-                    let mut sink = CountingSink::default();
-                    let _ = book.submit(&NewOrder::market(u64::MAX, Side::Buy, fills * 5), &mut sink);
-                    black_box(sink)
-                },
-                BatchSize::SmallInput,
-            );
-        });
+                        book
+                    },
+                    |book| {
+                        let mut sink = CountingSink::default();
+                        let _ = book
+                            .submit(&NewOrder::market(u64::MAX, Side::Buy, fills * 5), &mut sink);
+                        black_box(sink)
+                    },
+                    BatchSize::SmallInput,
+                );
+            },
+        );
     }
     g.finish();
 }
@@ -129,7 +152,11 @@ fn modify(c: &mut Criterion) {
                     for &id in ids.iter() {
                         let Some(o) = book.order(id) else { continue };
                         let step = if cross { 150 } else { -1 };
-                        let price = if o.side == Side::Buy { o.price + step } else { o.price - step };
+                        let price = if o.side == Side::Buy {
+                            o.price + step
+                        } else {
+                            o.price - step
+                        };
                         let _ = book.modify(id, price, o.qty + 1, &mut sink);
                     }
                     black_box(sink)
@@ -179,11 +206,13 @@ fn mixed(c: &mut Criterion) {
                 qty,
                 ioc,
                 ..
-            } => Command::New(NewOrder::limit(id, side, price, u64::from(qty)).with_tif(if ioc {
-                kabuken::book::TimeInForce::Ioc
-            } else {
-                kabuken::book::TimeInForce::Gtc
-            })),
+            } => Command::New(
+                NewOrder::limit(id, side, price, u64::from(qty)).with_tif(if ioc {
+                    kabuken::book::TimeInForce::Ioc
+                } else {
+                    kabuken::book::TimeInForce::Gtc
+                }),
+            ),
             flash::Msg::Cancel { id, .. } => Command::Cancel { id },
             flash::Msg::Modify { id, price, qty, .. } => Command::Modify {
                 id,

@@ -249,9 +249,8 @@ mod tests {
             } else {
                 ((x >> 8) % 2000) as i64 - 1000
             };
-            if model.contains_key(&key) {
+            if model.remove(&key).is_some() {
                 ladder.remove(key);
-                model.remove(&key);
             } else {
                 ladder.insert(key, i);
                 model.insert(key, i);
