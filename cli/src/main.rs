@@ -1,3 +1,431 @@
-//! The `kabuken` command.
+//! The `kabuken` command: simulate, replay, conformance.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use kabuken::book::model::ModelBook;
+use kabuken::book::{Book, BookConfig, Command, NewOrder, TimeInForce};
+use kabuken::replay::flash::{self, Msg, ReportHasher};
+use kabuken::replay::{lobster, read_maybe_xz, synth};
+use kabuken_bench::{flash_stats, lobster::lobster_report};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kabuken",
+    version,
+    about = "kabuken: an exchange core for electronic stock certificates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a whole trading session end to end and report. (Until the
+    /// exchange lands: a generated order flow through the order book, checked
+    /// against the reference model.)
+    Simulate {
+        /// PRNG seed; the same seed gives the same session.
+        #[arg(long, default_value_t = 23)]
+        seed: u64,
+        /// Number of new orders.
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay an external workload through the book and report speed.
+    #[command(subcommand)]
+    Replay(ReplayCmd),
+    /// Check the book against an external conformance set.
+    #[command(subcommand)]
+    Conformance(ConformanceCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReplayCmd {
+    /// A Flash benchmark workload (`.bin` or `.bin.xz`).
+    Flash {
+        /// The workload file.
+        workload: PathBuf,
+        /// Timed runs (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A LOBSTER sample zip (message + orderbook files).
+    Lobster {
+        /// The zip file.
+        zip: PathBuf,
+        /// Timed runs (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Levels per side compared with the orderbook file (default: all but
+        /// the two deepest).
+        #[arg(long)]
+        levels: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConformanceCmd {
+    /// Replay a Flash workload and print the SHA-256 of its report stream.
+    Flash {
+        /// The workload file (`.bin` or `.bin.xz`).
+        workload: PathBuf,
+        /// Exit 0 only if the hash equals this (hex).
+        #[arg(long)]
+        expect: Option<String>,
+        /// Write the report stream to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the whole Flash set: every edge case and every workload against
+    /// the published hashes.
+    FlashSuite {
+        /// The conformance folder (default: ../shared/conformance/flash or
+        /// $KABUKEN_SHARED/conformance/flash).
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Simulate { seed, orders, json } => simulate(seed, orders, json),
+        Cmd::Replay(ReplayCmd::Flash {
+            workload,
+            runs,
+            json,
+        }) => replay_flash(&workload, runs, json),
+        Cmd::Replay(ReplayCmd::Lobster {
+            zip,
+            runs,
+            levels,
+            json,
+        }) => replay_lobster(&zip, runs, levels, json),
+        Cmd::Conformance(ConformanceCmd::Flash {
+            workload,
+            expect,
+            out,
+        }) => conformance_flash(&workload, expect.as_deref(), out.as_deref()),
+        Cmd::Conformance(ConformanceCmd::FlashSuite { dir }) => flash_suite(dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kabuken: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Res = Result<ExitCode, Box<dyn std::error::Error>>;
+
+fn spinner(msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("static template"),
+    );
+    pb.set_message(msg.to_owned());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+fn load_flash(path: &Path) -> Result<Vec<Msg>, Box<dyn std::error::Error>> {
+    let pb = spinner(&format!("loading {}", path.display()));
+    let bytes = read_maybe_xz(path)?;
+    let msgs = flash::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    pb.finish_and_clear();
+    Ok(msgs)
+}
+
+fn hash_flash(msgs: &[Msg], keep: bool) -> (String, Option<Vec<u8>>, u64) {
+    let mut h = if keep {
+        ReportHasher::keeping_text()
+    } else {
+        ReportHasher::new()
+    };
+    let (_, unreported) = flash::replay(msgs, &mut h);
+    let (hex, text) = h.finish();
+    (hex, text, unreported)
+}
+
+fn conformance_flash(workload: &Path, expect: Option<&str>, out: Option<&Path>) -> Res {
+    let msgs = load_flash(workload)?;
+    let pb = spinner("replaying");
+    let (hex, text, unreported) = hash_flash(&msgs, out.is_some());
+    pb.finish_and_clear();
+    if let (Some(path), Some(text)) = (out, text) {
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!("{hex}  {}", workload.display());
+    if unreported > 0 {
+        eprintln!("note: {unreported} new orders were refused (the stream has no line for them)");
+    }
+    match expect {
+        None => Ok(ExitCode::SUCCESS),
+        Some(want) if want.trim().eq_ignore_ascii_case(&hex) => {
+            println!("OK: matches the expected hash");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(want) => {
+            println!("MISMATCH: expected {}", want.trim());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn flash_suite(dir: Option<PathBuf>) -> Res {
+    let dir = match dir {
+        Some(d) => d,
+        None => kabuken::replay::shared_dir(Path::new("."))
+            .map(|s| s.join("conformance").join("flash"))
+            .ok_or("no conformance folder given and ../shared not found (set KABUKEN_SHARED)")?,
+    };
+    let mut ok = true;
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir.join("edge-cases"))
+        .map_err(|e| format!("{}: {e}", dir.join("edge-cases").display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    cases.sort();
+    let mut passed = 0;
+    for bin in &cases {
+        let msgs =
+            flash::parse(&std::fs::read(bin)?).map_err(|e| format!("{}: {e}", bin.display()))?;
+        let (_, text, _) = hash_flash(&msgs, true);
+        let expected = std::fs::read(bin.with_extension("expected.txt"))?;
+        if text.as_deref() == Some(&expected[..]) {
+            passed += 1;
+        } else {
+            ok = false;
+            println!("edge case FAILED: {}", bin.display());
+        }
+    }
+    println!("edge cases: {passed}/{} byte-identical", cases.len());
+    let published = std::fs::read_to_string(dir.join("published_sha256.txt"))?;
+    let mut matched = 0;
+    let mut total = 0;
+    for line in published.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.split_whitespace();
+        let (Some(want), Some(name)) = (parts.next(), parts.next()) else {
+            return Err(format!("malformed line in published_sha256.txt: {line}").into());
+        };
+        let scenario = name.split("_seed").next().unwrap_or(name);
+        let file = dir.join(format!("orders_{scenario}_s23_n1000000.bin.xz"));
+        total += 1;
+        let msgs = load_flash(&file)?;
+        let t = Instant::now();
+        let (hex, _, _) = hash_flash(&msgs, false);
+        let verdict = if hex == want {
+            matched += 1;
+            "ok"
+        } else {
+            ok = false;
+            "MISMATCH"
+        };
+        println!(
+            "{scenario:<12} {verdict:<8} {hex} ({} messages, {:.2} s with hashing)",
+            msgs.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    println!("workloads: {matched}/{total} hashes equal to the published ones");
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn replay_flash(workload: &Path, runs: usize, json: bool) -> Res {
+    let msgs = load_flash(workload)?;
+    let pb = spinner(&format!("replaying {} messages x {runs}", msgs.len()));
+    let stats = flash_stats(&msgs, runs);
+    pb.finish_and_clear();
+    if json {
+        let mut v = stats.to_json();
+        v["workload"] = workload.display().to_string().into();
+        println!("{v}");
+    } else {
+        println!("workload      {}\n{}", workload.display(), stats.describe());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay_lobster(zip: &Path, runs: usize, levels: Option<usize>, json: bool) -> Res {
+    let pb = spinner(&format!("loading {}", zip.display()));
+    let data = lobster::load_zip(zip)?;
+    pb.set_message("reconstructing and replaying");
+    let report = lobster_report(&data, levels, runs);
+    pb.finish_and_clear();
+    let rec = &report.reconstruction;
+    if json {
+        let mut v = report.stats.to_json();
+        v["file"] = zip.display().to_string().into();
+        v["lobster_messages"] = data.messages.len().into();
+        v["message_commands"] = rec.message_commands.into();
+        v["resync_commands"] = (rec.commands.len() as u64 - rec.message_commands).into();
+        v["rows"] = rec.rows.into();
+        v["rows_agree"] = rec.agree.into();
+        v["compared_levels"] = rec.compared_levels.into();
+        v["agreement"] = rec.agreement().into();
+        println!("{v}");
+    } else {
+        println!(
+            "file          {}\nlobster msgs  {} ({} issued no book command)\nbook commands {} ({} from messages, {} resync)\nagreement     {}/{} rows ({:.2}%) on the top {} levels per side\n{}",
+            zip.display(),
+            data.messages.len(),
+            rec.skipped,
+            rec.commands.len(),
+            rec.message_commands,
+            rec.commands.len() as u64 - rec.message_commands,
+            rec.agree,
+            rec.rows,
+            100.0 * rec.agreement(),
+            rec.compared_levels,
+            report.stats.describe()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The provisional main job: a generated session through the book, with its
+/// invariants checked.
+fn simulate(seed: u64, orders: u64, json: bool) -> Res {
+    let cfg = synth::SynthConfig {
+        seed,
+        orders,
+        ..synth::SynthConfig::default()
+    };
+    let pb = spinner("generating the session");
+    let msgs = synth::generate(&cfg);
+    pb.set_message(format!("replaying {} messages", msgs.len()));
+    let stats = flash_stats(&msgs, 3);
+    let mut counter = flash::ReportCounter::default();
+    let (book, _) = flash::replay(&msgs, &mut counter);
+    let (again, _) = flash::replay(&msgs, &mut flash::ReportCounter::default());
+    pb.set_message("checking against the reference model");
+    let mut failures: Vec<String> = Vec::new();
+    if book.state_hash() != again.state_hash() {
+        failures.push("replay is not deterministic".into());
+    }
+    if let (Some((b, _)), Some((a, _))) = (book.best_bid(), book.best_ask()) {
+        if b >= a {
+            failures.push(format!("book crossed: bid {b} >= ask {a}"));
+        }
+    }
+    let checked = msgs.len().min(20_000);
+    if let Err(e) = check_against_model(&msgs[..checked]) {
+        failures.push(e);
+    }
+    pb.finish_and_clear();
+    let [accepted, trades, cancels, modifies, cancel_rej, modify_rej] = counter.by_kind;
+    if json {
+        let v = serde_json::json!({
+            "seed": seed,
+            "orders": orders,
+            "messages": stats.messages,
+            "seconds": stats.seconds,
+            "msgs_per_s": stats.msgs_per_s,
+            "p50_ns": stats.p50_ns,
+            "p99_ns": stats.p99_ns,
+            "p999_ns": stats.p999_ns,
+            "max_ns": stats.max_ns,
+            "accepted": accepted,
+            "trades": trades,
+            "cancels": cancels,
+            "modifies": modifies,
+            "refusals": { "unknown_order_cancel": cancel_rej, "unknown_order_modify": modify_rej },
+            "resting_orders": book.len(),
+            "state_hash": hex(&book.state_hash()),
+            "model_checked_messages": checked,
+            "invariants_ok": failures.is_empty(),
+            "failures": failures,
+        });
+        println!("{v}");
+    } else {
+        println!("kabuken simulate (seed {seed}): a generated session through the order book");
+        println!("{}", stats.describe());
+        println!(
+            "events        accepted {accepted}, trades {trades}, cancels {cancels}, modifies {modifies}, refused cancels {cancel_rej}, refused modifies {modify_rej}"
+        );
+        println!(
+            "resting       {} orders, state hash {}",
+            book.len(),
+            hex(&book.state_hash())
+        );
+        println!(
+            "model check   first {checked} messages agree with the reference model event for event"
+        );
+        if failures.is_empty() {
+            println!("invariants    ok");
+        } else {
+            for f in &failures {
+                println!("INVARIANT FAILED: {f}");
+            }
+        }
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check_against_model(msgs: &[Msg]) -> Result<(), String> {
+    let cfg = BookConfig::flash();
+    let mut book = Book::new(cfg);
+    let mut model = ModelBook::new(cfg);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for m in msgs {
+        let cmd = match *m {
+            Msg::New {
+                id,
+                side,
+                price,
+                qty,
+                ioc,
+                ..
+            } => Command::New(
+                NewOrder::limit(id, side, price, u64::from(qty)).with_tif(if ioc {
+                    TimeInForce::Ioc
+                } else {
+                    TimeInForce::Gtc
+                }),
+            ),
+            Msg::Cancel { id, .. } => Command::Cancel { id },
+            Msg::Modify { id, price, qty, .. } => Command::Modify {
+                id,
+                price,
+                qty: u64::from(qty),
+            },
+        };
+        a.clear();
+        b.clear();
+        book.apply(&cmd, &mut a);
+        model.apply(&cmd, &mut b);
+        if a != b {
+            return Err(format!("book and model differ at message {}", m.seq()));
+        }
+    }
+    if book.state_hash() != model.state_hash() {
+        return Err("book and model end in different states".into());
+    }
+    Ok(())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -15,11 +15,18 @@
 //!   policies, revocation.
 //! - [`register`]: the shareholder register, transfers, direct transfers,
 //!   reissue, holdings inquiry and the signed certificate-ID list.
-#![forbid(unsafe_code)]
+//! - [`oob`]: out-of-band verification of large requests over a second
+//!   channel (seed 002).
+//! - [`replay`]: external workloads (Flash conformance, LOBSTER) replayed
+//!   through the book.
+// No unsafe code, except the documented prefetch hint in `book/prefetch.rs`.
+#![deny(unsafe_code)]
 
 pub mod book;
 pub mod certs;
 pub mod crypto;
 pub mod identity;
+pub mod oob;
 pub mod register;
+pub mod replay;
 pub mod types;
