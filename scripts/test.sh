@@ -26,6 +26,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit, property, integration, CLI)"
 cargo test --workspace --locked
 
+step "loom model of the certificate-ID state word (release, cfg(loom))"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test --locked -p kabuken --release --lib loom
+
 step "release build of the kabuken command"
 cargo build --release --locked -p kabuken-cli
 
