@@ -37,17 +37,27 @@ fn run<F>(iters: u64, threads: usize, fresh: bool, shared: &[IdTable], op: F) ->
 where
     F: Fn(&IdTable, u64) + Sync,
 {
+    if !fresh {
+        // Reusable IDs: each thread runs all `iters` operations in one go,
+        // cycling over its own table.
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for t in shared.iter().take(threads) {
+                let op = &op;
+                s.spawn(move || {
+                    for i in 0..iters {
+                        op(t, i & (BLOCK - 1));
+                    }
+                });
+            }
+        });
+        return start.elapsed();
+    }
     let mut total = Duration::ZERO;
     let mut done = 0;
     while done < iters {
         let n = (iters - done).min(BLOCK);
-        let owned: Vec<IdTable>;
-        let tables: &[IdTable] = if fresh {
-            owned = (0..threads).map(|_| table(n)).collect();
-            &owned
-        } else {
-            shared
-        };
+        let tables: Vec<IdTable> = (0..threads).map(|_| table(n)).collect();
         let start = Instant::now();
         std::thread::scope(|s| {
             for t in tables.iter().take(threads) {
