@@ -77,6 +77,11 @@ fn issue_refusals() {
         w.reg.issue(&r, NOW),
         Err(RegisterError::Identity(IdentityError::PolicyViolation(_)))
     ));
+    // Text too long for its wire field.
+    let mut body = w.issue_req(ALICE, INST, 1).body;
+    body.name_address = "x".repeat(257);
+    let r = w.sign(ALICE, body);
+    assert_eq!(w.reg.issue(&r, NOW), Err(RegisterError::TextTooLong));
     // Unknown instrument, zero quantity.
     let r = w.issue_req(ALICE, 99, 1);
     assert_eq!(w.reg.issue(&r, NOW), Err(RegisterError::UnknownInstrument));

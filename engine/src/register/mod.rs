@@ -252,6 +252,15 @@ struct NewCert<'a> {
     reserved: Option<u64>,
 }
 
+/// Refuses text that would not fit its wire field (so every certificate
+/// the register signs can be decoded again).
+fn check_text(fields: &[&str]) -> Result<(), RegisterError> {
+    if fields.iter().any(|f| f.len() > MAX_TEXT) {
+        return Err(RegisterError::TextTooLong);
+    }
+    Ok(())
+}
+
 /// The shareholder register.
 #[derive(Debug)]
 pub struct Register {
@@ -576,6 +585,13 @@ impl Register {
         let policy = party.attestation.body.policy;
         self.check_seq(req.signer, b.seq)?;
         let st = self.instrument(b.instrument)?;
+        let terms = match &b.class {
+            ShareClass::Convertible { terms } if terms.len() > crate::certs::MAX_TERMS => {
+                return Err(RegisterError::TextTooLong)
+            }
+            _ => "",
+        };
+        check_text(&[&b.name_address, &b.dividend_account, terms])?;
         if b.quantity == 0 {
             return Err(RegisterError::QuantityMismatch);
         }
@@ -640,6 +656,7 @@ impl Register {
         if rec.holder != b.seller || cert.body.holder != b.seller || !rec.current {
             return Err(RegisterError::WrongHolder);
         }
+        check_text(&[&b.buyer_name_address])?;
         cert.body.check_transferable(now)?;
         self.identities.party(b.buyer, now)?;
         self.identities.party(b.seller, now)?;
@@ -818,6 +835,7 @@ impl Register {
         let holder = self.identities.party(cert.body.holder, now)?;
         let state = self.check_presented(cert)?;
         check_endorsement(cert, &b.endorsement, b.user_id, &holder.key)?;
+        check_text(&[&b.name_address])?;
         cert.body.check_transferable(now)?;
         if state != IdState::Live {
             return Err(RegisterError::NotLive(state));
