@@ -17,6 +17,8 @@
 //!   reissue, holdings inquiry and the signed certificate-ID list.
 //! - [`oob`]: out-of-band verification of large requests over a second
 //!   channel (seed 002).
+//! - [`runtime`]: the concurrent runtime; so far lock-free market data
+//!   (depth snapshots, the sequenced event stream).
 //! - [`replay`]: external workloads (Flash conformance, LOBSTER) replayed
 //!   through the book.
 // No unsafe code, except the documented prefetch hint in `book/prefetch.rs`.
@@ -29,4 +31,5 @@ pub mod identity;
 pub mod oob;
 pub mod register;
 pub mod replay;
+pub mod runtime;
 pub mod types;
