@@ -602,8 +602,16 @@ fn id_list_snapshot_and_deltas() {
     }
     assert_eq!(f.apply_delta(&deltas[0]), Ok(false));
     assert!(!f.contains(&a.body.id, ALICE));
+    // A replayed old snapshot would bring the spent ID back: refused.
+    let old = snap.clone();
+    assert_eq!(
+        f.apply_snapshot(&old),
+        Err(ListError::Stale { have: 3, got: 1 })
+    );
+    assert!(!f.contains(&a.body.id, ALICE));
     // The follower agrees with a fresh snapshot.
     let snap = w.reg.id_list_snapshot(INST).expect("snapshot");
+    f.apply_snapshot(&snap).expect("same-age snapshot");
     assert_eq!(snap.body.seq, f.seq().expect("seq"));
     let mine: Vec<_> = f.entries().copied().collect();
     assert_eq!(mine, snap.body.entries);
