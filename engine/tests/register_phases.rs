@@ -369,6 +369,12 @@ fn transfer_refusals() {
         Err(RegisterError::Identity(IdentityError::Revoked))
     );
     w.reg.audit().expect("audit");
+    // Every refusal changed nothing: one transfer recorded, the ID list of
+    // INST changed three times (two issues, one transfer), and only the
+    // certificates of those operations were ever allocated.
+    assert_eq!(w.reg.transfers().len(), 1);
+    assert_eq!(w.reg.id_list_deltas(INST, 0).expect("deltas").len(), 3);
+    assert_eq!(w.reg.id_table().allocated(), 5);
 }
 
 #[test]
