@@ -369,6 +369,12 @@ fn transfer_refusals() {
         Err(RegisterError::Identity(IdentityError::Revoked))
     );
     w.reg.audit().expect("audit");
+    // Every refusal changed nothing: one transfer recorded, the ID list of
+    // INST changed three times (two issues, one transfer), and only the
+    // certificates of those operations were ever allocated.
+    assert_eq!(w.reg.transfers().len(), 1);
+    assert_eq!(w.reg.id_list_deltas(INST, 0).expect("deltas").len(), 3);
+    assert_eq!(w.reg.id_table().allocated(), 5);
 }
 
 #[test]
@@ -602,8 +608,16 @@ fn id_list_snapshot_and_deltas() {
     }
     assert_eq!(f.apply_delta(&deltas[0]), Ok(false));
     assert!(!f.contains(&a.body.id, ALICE));
+    // A replayed old snapshot would bring the spent ID back: refused.
+    let old = snap.clone();
+    assert_eq!(
+        f.apply_snapshot(&old),
+        Err(ListError::Stale { have: 3, got: 1 })
+    );
+    assert!(!f.contains(&a.body.id, ALICE));
     // The follower agrees with a fresh snapshot.
     let snap = w.reg.id_list_snapshot(INST).expect("snapshot");
+    f.apply_snapshot(&snap).expect("same-age snapshot");
     assert_eq!(snap.body.seq, f.seq().expect("seq"));
     let mine: Vec<_> = f.entries().copied().collect();
     assert_eq!(mine, snap.body.entries);

@@ -33,6 +33,14 @@ pub enum ListError {
     },
     /// The delta removes an ID that is not listed or adds one that is.
     Inconsistent,
+    /// The snapshot is older than what the follower already has (a replayed
+    /// snapshot would bring retired IDs back).
+    Stale {
+        /// The follower's sequence number.
+        have: u64,
+        /// The snapshot's.
+        got: u64,
+    },
 }
 
 impl fmt::Display for ListError {
@@ -46,6 +54,7 @@ impl fmt::Display for ListError {
                 write!(f, "gap: expected delta {expected}, got {got}")
             }
             ListError::Inconsistent => f.write_str("delta inconsistent with the list"),
+            ListError::Stale { have, got } => write!(f, "stale snapshot {got}, have {have}"),
         }
     }
 }
@@ -82,11 +91,20 @@ impl IdListFollower {
         m.verify(&self.register_key).map_err(ListError::Crypto)
     }
 
-    /// Replaces the list with a signed snapshot.
+    /// Replaces the list with a signed snapshot. A snapshot older than the
+    /// list already held is refused.
     pub fn apply_snapshot(&mut self, s: &Signed<IdListSnapshot>) -> Result<(), ListError> {
         self.check(s)?;
         if s.body.instrument != self.instrument {
             return Err(ListError::WrongInstrument);
+        }
+        if let Some(have) = self.seq {
+            if s.body.seq < have {
+                return Err(ListError::Stale {
+                    have,
+                    got: s.body.seq,
+                });
+            }
         }
         self.live = s
             .body

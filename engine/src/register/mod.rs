@@ -467,12 +467,14 @@ impl Register {
         instrument: InstrumentId,
         n: &NewCert<'_>,
         now: Timestamp,
-    ) -> Signed<Certificate> {
+    ) -> Result<Signed<Certificate>, RegisterError> {
         let id = self.id_key.mint(instrument, serial);
+        // Callers check the instrument before changing anything; this
+        // cannot fail once they have.
         let st = self
             .instruments
             .get_mut(&instrument)
-            .expect("instrument checked by caller");
+            .ok_or(RegisterError::UnknownInstrument)?;
         let certificate_number = n.certificate_number.unwrap_or_else(|| {
             let c = st.next_certificate_number;
             st.next_certificate_number += 1;
@@ -525,7 +527,7 @@ impl Register {
             },
         );
         self.certificates.insert(serial, cert.clone());
-        cert
+        Ok(cert)
     }
 
     fn retire(&mut self, id: &CertId) {
@@ -613,7 +615,7 @@ impl Register {
             dividend_account: &b.dividend_account,
             reserved: None,
         };
-        let cert = self.create(serial, b.instrument, &n, now);
+        let cert = self.create(serial, b.instrument, &n, now)?;
         if let Some(st) = self.instruments.get_mut(&b.instrument) {
             st.issued += b.quantity;
         }
@@ -690,17 +692,17 @@ impl Register {
     ) -> Result<Signed<TransferResponse>, RegisterError> {
         let c = &cert.body;
         let change = c.shares - quantity;
+        let old = self
+            .records
+            .get(&c.id.serial)
+            .cloned()
+            .ok_or(RegisterError::UnknownId)?;
         let serials = self.allocate(if change > 0 { 2 } else { 1 })?;
         match sell_order {
             None => self.ids.spend(c.id.serial)?,
             Some(o) => self.ids.spend_reserved(c.id.serial, o)?,
         }
         self.retire(&c.id);
-        let old = self
-            .records
-            .get(&c.id.serial)
-            .cloned()
-            .ok_or(RegisterError::UnknownId)?;
         let buyer_cert = self.create(
             serials[0],
             c.instrument,
@@ -714,7 +716,7 @@ impl Register {
                 reserved: None,
             },
             now,
-        );
+        )?;
         let mut added = vec![IdListEntry {
             cert_id: buyer_cert.body.id,
             holder: buyer,
@@ -733,7 +735,7 @@ impl Register {
                     reserved: sell_order,
                 },
                 now,
-            );
+            )?;
             added.push(IdListEntry {
                 cert_id: ch.body.id,
                 holder: old.holder,
@@ -975,7 +977,7 @@ impl Register {
                 dividend_account: &first.dividend_account,
                 reserved: None,
             };
-            certificates.push(self.create(*serial, b.instrument, &n, now));
+            certificates.push(self.create(*serial, b.instrument, &n, now)?);
         }
         let added = certificates
             .iter()
