@@ -506,3 +506,53 @@ pub(crate) fn write_cstr(s: &str, buf: *mut c_char, cap: usize, out_len: *mut us
 pub(crate) fn set_last_error_raw(text: String) {
     LAST_ERROR.with(|e| *e.borrow_mut() = text);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[repr(C)]
+    struct T {
+        header: Header,
+        v: u32,
+    }
+    impl Handle for T {
+        const MAGIC: u64 = 42;
+        fn header(&self) -> &Header {
+            &self.header
+        }
+    }
+
+    #[test]
+    fn a_panic_poisons_the_handle_and_never_unwinds() {
+        let h = into_raw(T {
+            header: Header::new(T::MAGIC),
+            v: 1,
+        });
+        assert_eq!(
+            with_mut(h, |t| {
+                t.v = 2;
+                Ok(())
+            }),
+            KBK_STATUS_OK
+        );
+        assert_eq!(with_mut(h, |_| panic!("boom")), KBK_STATUS_PANIC);
+        assert!(with_last_error(|e| e.contains("boom")));
+        assert_eq!(with_mut(h, |_| Ok(())), KBK_STATUS_POISONED);
+        assert_eq!(guard(|| panic!("free-standing")), KBK_STATUS_PANIC);
+        free(h);
+        free::<T>(core::ptr::null_mut());
+        assert_eq!(
+            with_mut::<T>(core::ptr::null_mut(), |_| Ok(())),
+            KBK_STATUS_NULL_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn every_status_has_a_message() {
+        for s in 0..300 {
+            assert!(!message(s).to_bytes().is_empty());
+        }
+        assert_eq!(message(KBK_STATUS_OK), c"ok");
+    }
+}
