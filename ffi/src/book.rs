@@ -848,8 +848,11 @@ pub extern "C" fn kbk_book_apply_batch(
 /// do not fit are kept by the book and written by the next call (call with
 /// `n` 0 to collect them). On success `*out_applied` is the number of
 /// commands applied (all `n` unless the array filled up) and `*out_events`
-/// the number of events written. Validation as in `kbk_book_apply_batch`.
-/// The event callback is not called.
+/// the number of events written. Each call checks the commands it may
+/// apply (at most `cap` event-emitting ones) before applying any: an
+/// out-of-range field there and nothing is applied
+/// (`KBK_STATUS_INVALID_ARGUMENT`, the last error names the index). The
+/// event callback is not called.
 #[no_mangle]
 pub extern "C" fn kbk_book_apply_batch_events(
     book: *mut kbk_book,
@@ -865,6 +868,20 @@ pub extern "C" fn kbk_book_apply_batch_events(
         let mut evs = slice_mut(events, cap, "events")?;
         let out_applied = crate::status::out(out_applied, "out_applied")?;
         let out_events = crate::status::out(out_events, "out_events")?;
+        // Every command but ADVANCE_TIME and EXPIRE_DAY emits at least one
+        // event, so no more than this prefix can be applied now; it is
+        // checked whole before anything is applied (and a call costs
+        // O(cap), not O(n), so looping over a long array is linear).
+        let room = evs.len().saturating_sub(h.overflow.len() - h.overflow_pos);
+        let mut limit = 0;
+        let mut emitting = 0;
+        while limit < cmds.len() && emitting < room {
+            if !matches!(cmds[limit].kind, KBK_CMD_ADVANCE_TIME | KBK_CMD_EXPIRE_DAY) {
+                emitting += 1;
+            }
+            limit += 1;
+        }
+        let cmds = &cmds[..limit];
         validate_batch(cmds)?;
         let mut written = 0;
         // Leftovers first.
