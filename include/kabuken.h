@@ -133,6 +133,12 @@
 // (`KBK_CMD_*`), `reason` (the status minus 100, `KBK_STATUS_BOOK_*`).
 #define KBK_EVENT_REJECTED 5
 
+// `kbk_event.reason` of a rejected event from a batch: the command had an
+// out-of-range field (its `command` is the `kind` as given); it was not
+// applied. Other reject reasons are the `KBK_STATUS_BOOK_*` status minus
+// 100.
+#define KBK_REJECT_INVALID_ARGUMENT 0
+
 // Cancelled or reduced by its owner.
 #define KBK_CANCEL_REQUESTED 0
 
@@ -942,9 +948,10 @@ kbk_status kbk_book_expire_day(struct kbk_book *book);
 kbk_status kbk_book_apply(struct kbk_book *book, const struct kbk_command *command);
 
 // Applies `n` commands in order; their events go to the event callback.
-// The whole array is checked first: one out-of-range field and nothing is
-// applied (`KBK_STATUS_INVALID_ARGUMENT`, the last error names the index).
-// Refused commands are reported as rejected events, not as the status.
+// Each command stands alone: one the book refuses, or one with an
+// out-of-range field, is reported as a rejected event (reason
+// `KBK_REJECT_INVALID_ARGUMENT` for the latter), changes nothing, and the
+// batch goes on. The status is about the call itself (handle, array).
 kbk_status kbk_book_apply_batch(struct kbk_book *book,
                                 const struct kbk_command *commands,
                                 size_t n);
@@ -955,8 +962,8 @@ kbk_status kbk_book_apply_batch(struct kbk_book *book,
 // do not fit are kept by the book and written by the next call (call with
 // `n` 0 to collect them). On success `*out_applied` is the number of
 // commands applied (all `n` unless the array filled up) and `*out_events`
-// the number of events written. Validation as in `kbk_book_apply_batch`.
-// The event callback is not called.
+// the number of events written. Commands stand alone as in
+// `kbk_book_apply_batch`. The event callback is not called.
 kbk_status kbk_book_apply_batch_events(struct kbk_book *book,
                                        const struct kbk_command *commands,
                                        size_t n,

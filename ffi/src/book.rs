@@ -79,6 +79,12 @@ pub const KBK_EVENT_MODIFIED: u8 = 4;
 /// (`KBK_CMD_*`), `reason` (the status minus 100, `KBK_STATUS_BOOK_*`).
 pub const KBK_EVENT_REJECTED: u8 = 5;
 
+/// `kbk_event.reason` of a rejected event from a batch: the command had an
+/// out-of-range field (its `command` is the `kind` as given); it was not
+/// applied. Other reject reasons are the `KBK_STATUS_BOOK_*` status minus
+/// 100.
+pub const KBK_REJECT_INVALID_ARGUMENT: u8 = 0;
+
 /// Cancelled or reduced by its owner.
 pub const KBK_CANCEL_REQUESTED: u8 = 0;
 /// The unfilled remainder of an IOC or market order.
@@ -301,6 +307,7 @@ fn new_order(
     })
 }
 
+#[cold]
 fn order_from_c(o: &kbk_order) -> Res<NewOrder> {
     new_order(
         o.id,
@@ -316,6 +323,56 @@ fn order_from_c(o: &kbk_order) -> Res<NewOrder> {
     )
 }
 
+/// The conversion without error details (the hot path of batches);
+/// `None` for any out-of-range field, then [`command_from_c`] says which.
+#[inline(always)]
+fn command_fast(c: &kbk_command) -> Option<Command> {
+    Some(match c.kind {
+        KBK_CMD_NEW => {
+            let price = match c.order_type {
+                KBK_ORDER_LIMIT => Some(c.price),
+                KBK_ORDER_MARKET => None,
+                _ => return None,
+            };
+            let tif = match c.tif {
+                KBK_TIF_GTC => TimeInForce::Gtc,
+                KBK_TIF_IOC => TimeInForce::Ioc,
+                KBK_TIF_FOK => TimeInForce::Fok,
+                KBK_TIF_DAY => TimeInForce::Day,
+                KBK_TIF_GTD => TimeInForce::Gtd(c.time),
+                _ => return None,
+            };
+            if c.post_only > 1 {
+                return None;
+            }
+            Command::New(NewOrder {
+                id: c.id,
+                side: Side::from_u8(c.side)?,
+                price,
+                qty: c.qty,
+                tif,
+                post_only: c.post_only == 1,
+                owner: c.owner,
+                stp: StpMode::from_u8(c.stp)?,
+            })
+        }
+        KBK_CMD_CANCEL => Command::Cancel { id: c.id },
+        KBK_CMD_REDUCE => Command::Reduce {
+            id: c.id,
+            by: c.qty,
+        },
+        KBK_CMD_MODIFY => Command::Modify {
+            id: c.id,
+            price: c.price,
+            qty: c.qty,
+        },
+        KBK_CMD_ADVANCE_TIME => Command::AdvanceTime { now: c.time },
+        KBK_CMD_EXPIRE_DAY => Command::ExpireDay,
+        _ => return None,
+    })
+}
+
+/// Converts one command, naming the bad field.
 #[inline]
 fn command_from_c(c: &kbk_command) -> Res<Command> {
     Ok(match c.kind {
@@ -407,7 +464,7 @@ fn cancel_reason(r: CancelReason) -> u8 {
     r as u8
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn event_to_c(e: Event) -> kbk_event {
     let mut c = kbk_event::default();
     match e {
@@ -547,6 +604,49 @@ impl Sink for CallbackSink {
     }
 }
 
+/// A sink that also takes events made here (rejections of bad commands).
+trait RawSink: Sink {
+    fn raw(&mut self, e: kbk_event);
+}
+
+impl RawSink for CallbackSink {
+    fn raw(&mut self, e: kbk_event) {
+        if let Some(cb) = self.cb {
+            cb(self.userdata, &e);
+        }
+    }
+}
+
+impl RawSink for ArraySink<'_, '_> {
+    fn raw(&mut self, e: kbk_event) {
+        self.push(e);
+    }
+}
+
+/// The rejection of a batch command with an out-of-range field.
+#[cold]
+fn invalid_command_event(c: &kbk_command) -> kbk_event {
+    kbk_event {
+        kind: KBK_EVENT_REJECTED,
+        id: c.id,
+        command: c.kind,
+        reason: KBK_REJECT_INVALID_ARGUMENT,
+        ..kbk_event::default()
+    }
+}
+
+/// Applies one batch command: converted and applied, or reported as an
+/// invalid-argument rejection without changing anything.
+#[inline(always)]
+fn apply_batch_command<S: RawSink>(book: &mut Book, c: &kbk_command, sink: &mut S) {
+    match command_fast(c) {
+        Some(cmd) => {
+            let _ = apply_one(book, &cmd, sink);
+        }
+        None => sink.raw(invalid_command_event(c)),
+    }
+}
+
 /// Writes events into the caller's array; the overflow goes to the handle.
 struct ArraySink<'a, 'b> {
     out: &'a mut OutSlice<'b, kbk_event>,
@@ -554,16 +654,22 @@ struct ArraySink<'a, 'b> {
     overflow: &'a mut Vec<kbk_event>,
 }
 
-impl Sink for ArraySink<'_, '_> {
-    #[inline]
-    fn event(&mut self, e: Event) {
-        let c = event_to_c(e);
+impl ArraySink<'_, '_> {
+    #[inline(always)]
+    fn push(&mut self, c: kbk_event) {
         if self.n < self.out.len() {
             self.out.set(self.n, c);
             self.n += 1;
         } else {
             self.overflow.push(c);
         }
+    }
+}
+
+impl Sink for ArraySink<'_, '_> {
+    #[inline(always)]
+    fn event(&mut self, e: Event) {
+        self.push(event_to_c(e));
     }
 }
 
@@ -705,9 +811,29 @@ pub extern "C" fn kbk_book_reserve(book: *mut kbk_book, orders: usize) -> kbk_st
 #[no_mangle]
 pub extern "C" fn kbk_book_submit(book: *mut kbk_book, order: *const kbk_order) -> kbk_status {
     book_mut(book, |h| {
-        let o = order_from_c(req(order, "order")?)?;
+        let o = req(order, "order")?;
+        // The same fast conversion as batches; details only on error.
+        let c = kbk_command {
+            id: o.id,
+            price: o.price,
+            qty: o.qty,
+            owner: o.owner,
+            time: o.expire,
+            kind: KBK_CMD_NEW,
+            side: o.side,
+            order_type: o.order_type,
+            tif: o.tif,
+            post_only: o.post_only,
+            stp: o.stp,
+            reserved: [0; 2],
+        };
+        let Some(Command::New(no)) = command_fast(&c) else {
+            return Err(order_from_c(o)
+                .err()
+                .unwrap_or_else(|| Fail::arg("invalid order")));
+        };
         let mut sink = h.sink();
-        h.book.submit(&o, &mut sink).map_err(rejected)
+        h.book.submit(&no, &mut sink).map_err(rejected)
     })
 }
 
@@ -773,13 +899,14 @@ pub extern "C" fn kbk_book_apply(book: *mut kbk_book, command: *const kbk_comman
     book_mut(book, |h| {
         let cmd = command_from_c(req(command, "command")?)?;
         let mut sink = h.sink();
-        apply_one(&mut h.book, &cmd, &mut sink)
+        apply_one(&mut h.book, &cmd, &mut sink).map_err(rejected)
     })
 }
 
+/// Applies one command (a refusal is also emitted as an event).
 #[inline]
-fn apply_one<S: Sink>(book: &mut Book, cmd: &Command, sink: &mut S) -> Res {
-    let r = match *cmd {
+fn apply_one<S: Sink>(book: &mut Book, cmd: &Command, sink: &mut S) -> Result<(), RejectReason> {
+    match *cmd {
         Command::New(o) => book.submit(&o, sink),
         Command::Cancel { id } => book.cancel(id, sink),
         Command::Reduce { id, by } => book.reduce(id, by, sink),
@@ -792,14 +919,13 @@ fn apply_one<S: Sink>(book: &mut Book, cmd: &Command, sink: &mut S) -> Res {
             book.expire_day(sink);
             Ok(())
         }
-    };
-    r.map_err(rejected)
+    }
 }
 
 const INDEX_AHEAD: usize = 16;
 const ORDER_AHEAD: usize = 6;
 
-#[inline]
+#[inline(always)]
 fn prefetch_ahead(book: &Book, cmds: &[kbk_command], i: usize) {
     if let Some(c) = cmds.get(i + INDEX_AHEAD) {
         book.prefetch_index(c.id);
@@ -811,17 +937,11 @@ fn prefetch_ahead(book: &Book, cmds: &[kbk_command], i: usize) {
     }
 }
 
-fn validate_batch(cmds: &[kbk_command]) -> Res {
-    for (i, c) in cmds.iter().enumerate() {
-        command_from_c(c).map_err(|e| Fail::new(e.status, format!("command {i}: {}", e.msg)))?;
-    }
-    Ok(())
-}
-
 /// Applies `n` commands in order; their events go to the event callback.
-/// The whole array is checked first: one out-of-range field and nothing is
-/// applied (`KBK_STATUS_INVALID_ARGUMENT`, the last error names the index).
-/// Refused commands are reported as rejected events, not as the status.
+/// Each command stands alone: one the book refuses, or one with an
+/// out-of-range field, is reported as a rejected event (reason
+/// `KBK_REJECT_INVALID_ARGUMENT` for the latter), changes nothing, and the
+/// batch goes on. The status is about the call itself (handle, array).
 #[no_mangle]
 pub extern "C" fn kbk_book_apply_batch(
     book: *mut kbk_book,
@@ -830,13 +950,10 @@ pub extern "C" fn kbk_book_apply_batch(
 ) -> kbk_status {
     book_mut(book, |h| {
         let cmds = slice(commands, n, "commands")?;
-        validate_batch(cmds)?;
         let mut sink = h.sink();
         for (i, c) in cmds.iter().enumerate() {
             prefetch_ahead(&h.book, cmds, i);
-            if let Ok(cmd) = command_from_c(c) {
-                let _ = apply_one(&mut h.book, &cmd, &mut sink);
-            }
+            apply_batch_command(&mut h.book, c, &mut sink);
         }
         Ok(())
     })
@@ -848,11 +965,8 @@ pub extern "C" fn kbk_book_apply_batch(
 /// do not fit are kept by the book and written by the next call (call with
 /// `n` 0 to collect them). On success `*out_applied` is the number of
 /// commands applied (all `n` unless the array filled up) and `*out_events`
-/// the number of events written. Each call checks the commands it may
-/// apply (at most `cap` event-emitting ones) before applying any: an
-/// out-of-range field there and nothing is applied
-/// (`KBK_STATUS_INVALID_ARGUMENT`, the last error names the index). The
-/// event callback is not called.
+/// the number of events written. Commands stand alone as in
+/// `kbk_book_apply_batch`. The event callback is not called.
 #[no_mangle]
 pub extern "C" fn kbk_book_apply_batch_events(
     book: *mut kbk_book,
@@ -868,21 +982,6 @@ pub extern "C" fn kbk_book_apply_batch_events(
         let mut evs = slice_mut(events, cap, "events")?;
         let out_applied = crate::status::out(out_applied, "out_applied")?;
         let out_events = crate::status::out(out_events, "out_events")?;
-        // Every command but ADVANCE_TIME and EXPIRE_DAY emits at least one
-        // event, so no more than this prefix can be applied now; it is
-        // checked whole before anything is applied (and a call costs
-        // O(cap), not O(n), so looping over a long array is linear).
-        let room = evs.len().saturating_sub(h.overflow.len() - h.overflow_pos);
-        let mut limit = 0;
-        let mut emitting = 0;
-        while limit < cmds.len() && emitting < room {
-            if !matches!(cmds[limit].kind, KBK_CMD_ADVANCE_TIME | KBK_CMD_EXPIRE_DAY) {
-                emitting += 1;
-            }
-            limit += 1;
-        }
-        let cmds = &cmds[..limit];
-        validate_batch(cmds)?;
         let mut written = 0;
         // Leftovers first.
         while h.overflow_pos < h.overflow.len() && written < evs.len() {
@@ -906,9 +1005,7 @@ pub extern "C" fn kbk_book_apply_batch_events(
                     break;
                 }
                 prefetch_ahead(&h.book, cmds, i);
-                if let Ok(cmd) = command_from_c(c) {
-                    let _ = apply_one(&mut h.book, &cmd, &mut sink);
-                }
+                apply_batch_command(&mut h.book, c, &mut sink);
                 applied += 1;
                 if !sink.overflow.is_empty() {
                     break;
@@ -1259,7 +1356,7 @@ pub extern "C" fn kbk_market_apply(
             .market
             .book_mut(instrument)
             .ok_or_else(|| market_err(MarketError::UnknownInstrument(instrument)))?;
-        apply_one(book, &cmd, &mut sink)
+        apply_one(book, &cmd, &mut sink).map_err(rejected)
     })
 }
 
