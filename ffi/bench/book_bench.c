@@ -1,12 +1,12 @@
 /* C ABI overhead benchmark (run by ffi/bench/run.sh).
  *
- * 1. Per call: the add/cancel sequence of ffi/examples/book_baseline.rs
- *    (same generator), through kbk_book_submit / kbk_book_cancel with no
- *    event callback. Prints "c add_ns=.. cancel_ns=.." (median of runs).
+ * 1. Per call: the add/cancel sequence of ffi/examples/abi_overhead.rs
+ *    (same generator, a warm 10k-order book), through kbk_book_submit /
+ *    kbk_book_cancel with no event callback (median of runs).
  * 2. Batch: a Flash workload (decompressed .bin) converted once to
  *    kbk_command records and replayed with kbk_book_apply_batch_events into
- *    a 4096-event array, events counted by kind (the Rust replay counts its
- *    reports likewise). Prints "c batch msgs_per_s=.." (median of runs).
+ *    a 4096-event array, and with kbk_book_apply_batch and a callback,
+ *    events counted by kind (the Rust replay counts its reports likewise).
  *
  * Usage: book_bench N RUNS [workload.bin] */
 #define _POSIX_C_SOURCE 199309L
@@ -44,12 +44,16 @@ static void die(const char *what, kbk_status s) {
   exit(1);
 }
 
+/* Adds n passive orders to a book already holding n, then cancels them in
+ * random order, ROUNDS times per run: the shape of abi_overhead.rs and the
+ * criterion book/add and book/cancel benches (a warm 10k-order book). */
 static void per_call(size_t n, int runs) {
+  enum { ROUNDS = 100 };
   uint64_t st = 0x2545f4914f6cdd1dull;
-  kbk_order *orders = calloc(n, sizeof *orders);
+  kbk_order *orders = calloc(2 * n, sizeof *orders);
   uint64_t *cancel = malloc(n * sizeof *cancel);
   if (!orders || !cancel) exit(1);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < 2 * n; i++) {
     uint64_t r = xorshift(&st);
     int buy = (r & 1) == 0;
     orders[i].id = i + 1;
@@ -58,8 +62,8 @@ static void per_call(size_t n, int runs) {
     orders[i].qty = 1 + (r >> 32) % 100;
     orders[i].order_type = KBK_ORDER_LIMIT;
     orders[i].tif = KBK_TIF_GTC;
-    cancel[i] = i + 1;
   }
+  for (size_t i = 0; i < n; i++) cancel[i] = n + i + 1;
   for (size_t i = n - 1; i > 0; i--) {
     size_t j = (size_t)(xorshift(&st) % (i + 1));
     uint64_t t = cancel[i];
@@ -71,26 +75,31 @@ static void per_call(size_t n, int runs) {
     kbk_book *b = NULL;
     kbk_status s = kbk_book_new(NULL, &b);
     if (s) die("kbk_book_new", s);
-    kbk_book_reserve(b, n);
-    double t0 = now_ns();
-    for (size_t i = 0; i < n; i++) {
-      s = kbk_book_submit(b, &orders[i]);
-      if (s) die("submit", s);
+    for (size_t i = 0; i < n; i++)
+      if ((s = kbk_book_submit(b, &orders[i]))) die("submit", s);
+    double ta = 0, tc = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+      double t0 = now_ns();
+      for (size_t i = n; i < 2 * n; i++)
+        if ((s = kbk_book_submit(b, &orders[i]))) die("submit", s);
+      double t1 = now_ns();
+      for (size_t i = 0; i < n; i++)
+        if ((s = kbk_book_cancel(b, cancel[i]))) die("cancel", s);
+      double t2 = now_ns();
+      ta += t1 - t0;
+      tc += t2 - t1;
     }
-    double t1 = now_ns();
-    for (size_t i = 0; i < n; i++) {
-      s = kbk_book_cancel(b, cancel[i]);
-      if (s) die("cancel", s);
-    }
-    double t2 = now_ns();
-    adds[r] = (t1 - t0) / (double)n;
-    cancels[r] = (t2 - t1) / (double)n;
+    adds[r] = ta / (double)(n * ROUNDS);
+    cancels[r] = tc / (double)(n * ROUNDS);
     kbk_book_free(b);
   }
-  printf("c add_ns=%.1f cancel_ns=%.1f\n", median(adds, runs), median(cancels, runs));
+  printf("c per-call ns, %zu-order book (median of %d): add %.1f cancel %.1f\n", n, runs,
+         median(adds, runs), median(cancels, runs));
   free(orders);
   free(cancel);
 }
+
+static void count_event(void *ud, const kbk_event *e) { ((uint64_t *)ud)[e->kind & 7]++; }
 
 static uint32_t rd32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -154,7 +163,26 @@ static void batch(const char *path, int runs) {
     kbk_book_free(b);
   }
   double m = median(secs, runs);
-  printf("c batch messages=%zu seconds=%.4f msgs_per_s=%.0f (last run: %llu trades, %llu events, qty sum %llu)\n",
+  double cbsecs[64];
+  uint64_t cb_kind[8];
+  for (int r = 0; r < runs; r++) {
+    memset(cb_kind, 0, sizeof cb_kind);
+    kbk_book_config cfg;
+    kbk_book_config_flash(&cfg);
+    kbk_book *b = NULL;
+    double t0 = now_ns();
+    kbk_status s = kbk_book_new(&cfg, &b);
+    if (s) die("kbk_book_new", s);
+    kbk_book_reserve(b, 1 << 16);
+    kbk_book_set_event_callback(b, count_event, cb_kind);
+    if ((s = kbk_book_apply_batch(b, cmds, n))) die("batch", s);
+    cbsecs[r] = (now_ns() - t0) / 1e9;
+    kbk_book_free(b);
+  }
+  double mc = median(cbsecs, runs);
+  printf("c batch (callback) messages=%zu seconds=%.4f msgs_per_s=%.0f (%llu trades)\n", n, mc,
+         (double)n / mc, (unsigned long long)cb_kind[KBK_EVENT_TRADE]);
+  printf("c batch (array) messages=%zu seconds=%.4f msgs_per_s=%.0f (last run: %llu trades, %llu events, qty sum %llu)\n",
          n, m, (double)n / m, (unsigned long long)by_kind[KBK_EVENT_TRADE],
          (unsigned long long)(by_kind[0] + by_kind[1] + by_kind[2] + by_kind[3] + by_kind[4] +
                               by_kind[5]),
@@ -164,7 +192,7 @@ static void batch(const char *path, int runs) {
 }
 
 int main(int argc, char **argv) {
-  size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1000000;
+  size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 10000;
   int runs = argc > 2 ? atoi(argv[2]) : 5;
   if (runs < 1 || runs > 64 || n < 2) return 2;
   per_call(n, runs);
