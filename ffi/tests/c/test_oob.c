@@ -1,6 +1,8 @@
 /* Out-of-band verification through the C ABI: contractors, sessions,
  * requests, confirmations (normal, duress, cancel, wrong, lockout, expiry),
  * the channel/alarm/forward/biometric/random callbacks, and bad input. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdlib.h>
 #include "check.h"
 
@@ -163,6 +165,30 @@ static kbk_oob_answer_params answer(const host *h, const char *code, const char 
 }
 
 #define SEC 1000000000ull
+
+/* kbk_oob is thread-safe: threads submit through one service at once. */
+typedef struct {
+  kbk_oob *o;
+  kbk_oob_session s;
+  int ok;
+} worker_arg;
+
+static void *worker(void *p) {
+  worker_arg *w = (worker_arg *)p;
+  for (int i = 0; i < 50; i++) {
+    kbk_oob_transaction t;
+    memset(&t, 0, sizeof t);
+    t.instrument = 7203;
+    t.side = KBK_SIDE_SELL;
+    t.quantity = 1;
+    t.amount = 1000;
+    kbk_oob_submission sub;
+    if (kbk_oob_submit(w->o, &w->s, &t, 1000 * SEC, &sub) == KBK_STATUS_OK &&
+        sub.disposition == KBK_OOB_FORWARD_NOW)
+      w->ok++;
+  }
+  return NULL;
+}
 
 int main(void) {
   host h;
@@ -411,6 +437,24 @@ int main(void) {
   kbk_status fs = kbk_oob_submit(o3, &s4, &big, SEC, &sub);
   CHECK(fs == KBK_STATUS_OK);
   h.fail_delivery = 0;
+
+  /* four threads at once on the same service */
+  kbk_oob_session s5;
+  CHECK_OK(kbk_oob_login(o3, "alice", "2468", 1000 * SEC, &s5));
+  pthread_t th[4];
+  worker_arg wa[4];
+  for (int i = 0; i < 4; i++) {
+    wa[i].o = o3;
+    wa[i].s = s5;
+    wa[i].ok = 0;
+    CHECK(pthread_create(&th[i], NULL, worker, &wa[i]) == 0);
+  }
+  int total = 0;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    total += wa[i].ok;
+  }
+  CHECK(total == 200);
   kbk_oob_free(o3);
 
   return check_done("test_oob");
