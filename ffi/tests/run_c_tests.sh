@@ -68,5 +68,20 @@ if [ -d examples/c ]; then
   fi
 fi
 
+# Dynamic linking through the generated pkg-config file.
+if command -v pkg-config >/dev/null 2>&1; then
+  if make -s -C examples/c build/kabuken.pc KABUKEN_LIB_DIR="$target/debug" >/dev/null &&
+     $CC -std=c11 -Wall -Wextra -Werror examples/c/exchange.c \
+       $(PKG_CONFIG_PATH=examples/c/build pkg-config --cflags --libs kabuken) \
+       -Wl,-rpath,"$target/debug" -o "$out/exchange_dynamic" &&
+     "$out/exchange_dynamic" >/dev/null; then
+    pass "examples/c linked dynamically via kabuken.pc"
+  else
+    fail "examples/c linked dynamically via kabuken.pc"
+  fi
+else
+  echo "SKIPPED: pkg-config not installed (dynamic link check)"
+fi
+
 echo "C tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
