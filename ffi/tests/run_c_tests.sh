@@ -5,9 +5,9 @@
 # C++, and builds the C example and runs it (under valgrind when installed).
 # Ends with the line "C tests: N passed, M failed".
 #
-# Needs a C and a C++ compiler (cc, c++); valgrind is optional (install it
-# with `apt-get install valgrind`; without it the example runs plainly and
-# the script says so).
+# Needs a C and a C++ compiler (cc, c++). valgrind and pkg-config are
+# installed with apt-get when missing and running as root (see below);
+# without them the example runs plainly and the script says so.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -16,6 +16,18 @@ CXX=${CXX:-c++}
 target="${CARGO_TARGET_DIR:-$root/target}"
 out="$target/c-tests"
 mkdir -p "$out"
+
+# valgrind (the example must run clean under it) and pkg-config (the
+# dynamic-link check) come from Debian's packages: installed here with
+# apt-get when missing and this runs as root; otherwise those checks are
+# skipped with a message.
+for tool in valgrind pkg-config; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing $tool with apt-get (used by the C ABI tests)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool") >/dev/null 2>&1 ||
+      echo "could not install $tool"
+  fi
+done
 
 cargo build -p kabuken-ffi --locked || { echo "C tests: 0 passed, 1 failed"; exit 1; }
 lib="$target/debug/libkabuken.a"
