@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of kabuken: formatting and lints, the Rust unit, property,
-# integration and CLI tests, the external conformance suite (when ../shared
+# integration and CLI tests, the C ABI tests (ffi/tests/run_c_tests.sh), the external conformance suite (when ../shared
 # is present), and a build check of the fuzz targets. `.ci/run` calls this
 # same script. It installs what it needs itself (rustfmt and clippy through
 # rustup when missing).
@@ -26,9 +26,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit, property, integration, CLI)"
 cargo test --workspace --locked
 
-step "loom model of the certificate-ID state word (release, cfg(loom))"
+step "loom models: certificate-ID state word, market-data seqlock and event ring (release, cfg(loom))"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --locked -p kabuken --release --lib loom
+
+step "C ABI: C tests (ASan/UBSan), header as C++, example under valgrind"
+bash ffi/tests/run_c_tests.sh
 
 step "release build of the kabuken command"
 cargo build --release --locked -p kabuken-cli

@@ -240,7 +240,8 @@ impl DepthReader {
         out.bids.clear();
         out.asks.clear();
         out.bids.extend((0..nb).map(|i| get_level(scratch, i)));
-        out.asks.extend((0..na).map(|i| get_level(scratch, self.depth + i)));
+        out.asks
+            .extend((0..na).map(|i| get_level(scratch, self.depth + i)));
     }
 
     /// The latest snapshot.
@@ -276,7 +277,12 @@ fn encode_event(m: &MarketEvent) -> [u64; EVENT_WORDS] {
     w[1] = u64::from(m.instrument);
     let price = |p: Option<i64>| (u64::from(p.is_some()), p.unwrap_or(0) as u64);
     match m.event {
-        Event::Accepted { id, side, price: p, qty } => {
+        Event::Accepted {
+            id,
+            side,
+            price: p,
+            qty,
+        } => {
             let (has, pv) = price(p);
             w[2..8].copy_from_slice(&[0, id, side_code(side), has, pv, qty]);
         }
@@ -319,10 +325,19 @@ fn encode_event(m: &MarketEvent) -> [u64; EVENT_WORDS] {
         } => {
             w[2..8].copy_from_slice(&[3, id, side_code(side), qty, remaining, reason as u64]);
         }
-        Event::Modified { id, side, price, qty } => {
+        Event::Modified {
+            id,
+            side,
+            price,
+            qty,
+        } => {
             w[2..7].copy_from_slice(&[4, id, side_code(side), price as u64, qty]);
         }
-        Event::Rejected { id, command, reason } => {
+        Event::Rejected {
+            id,
+            command,
+            reason,
+        } => {
             w[2..6].copy_from_slice(&[5, id, command as u64, reason as u64]);
         }
     }
@@ -589,8 +604,13 @@ mod tests {
         let mut book = Book::new(BookConfig::default());
         let mut ev = Vec::new();
         for (i, p) in [100, 99, 98, 97].into_iter().enumerate() {
-            book.submit(&NewOrder::limit(i as u64, Side::Buy, p, 10), &mut ev).unwrap();
-            book.submit(&NewOrder::limit(10 + i as u64, Side::Sell, p + 5, 5), &mut ev).unwrap();
+            book.submit(&NewOrder::limit(i as u64, Side::Buy, p, 10), &mut ev)
+                .unwrap();
+            book.submit(
+                &NewOrder::limit(10 + i as u64, Side::Sell, p + 5, 5),
+                &mut ev,
+            )
+            .unwrap();
         }
         let (mut publisher, reader) = depth_channel(3);
         assert_eq!(reader.read(), DepthSnapshot::default());
@@ -699,7 +719,10 @@ mod tests {
         assert_eq!(seen, vec![7, 8, 9]);
         let mut late = p.subscribe_from_oldest();
         assert_eq!(late.position(), 6);
-        assert!(matches!(late.poll(), Poll::Event(MarketEvent { seq: 6, .. })));
+        assert!(matches!(
+            late.poll(),
+            Poll::Event(MarketEvent { seq: 6, .. })
+        ));
     }
 
     /// Readers on other threads never see a torn snapshot: the publisher
@@ -837,7 +860,9 @@ mod loom_tests {
                     match s.poll() {
                         Poll::Event(m) => {
                             assert_eq!(m.seq, expect);
-                            assert!(matches!(m.event, Event::Accepted { id, qty, .. } if id == m.seq && qty == m.seq));
+                            assert!(
+                                matches!(m.event, Event::Accepted { id, qty, .. } if id == m.seq && qty == m.seq)
+                            );
                             expect += 1;
                         }
                         Poll::Lagged { .. } => expect = s.position(),
