@@ -69,7 +69,9 @@ from .errors import (
 )
 from .frames import depth_frame, events_frame, top_of_book_frame, trades_frame
 from ._native import (
+    SECOND,
     ConfirmationInfo,
+    DuressReport,
     ConfirmResponse,
     Device,
     LockedOutNotice,
@@ -253,6 +255,8 @@ __all__ = [
     "depth_frame",
     "top_of_book_frame",
     "OobService",
+    "SECOND",
+    "DuressReport",
     "OobConfig",
     "Device",
     "Transaction",
