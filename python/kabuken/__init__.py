@@ -104,6 +104,17 @@ COMMAND_DTYPES: Dict[str, Any] = {
 }
 
 
+# The layout of one event row of the native bulk replay (64 bytes).
+EVENT_DTYPE = np.dtype(
+    {
+        "names": ["index", "id", "maker_id", "price", "qty", "remaining", "taker_remaining", "kind", "side", "reason"],
+        "formats": ["=u8", "=u8", "=u8", "=i8", "=u8", "=u8", "=u8", "u1", "u1", "u1"],
+        "offsets": [0, 8, 16, 24, 32, 40, 48, 56, 57, 58],
+        "itemsize": 64,
+    }
+)
+
+
 def _columns(commands: Union[Mapping[str, Any], np.ndarray]) -> Dict[str, np.ndarray]:
     if isinstance(commands, np.ndarray):
         names = commands.dtype.names
@@ -139,6 +150,7 @@ def replay(
     commands: Union[Mapping[str, Any], np.ndarray],
     book: Optional[Book] = None,
     config: Optional[BookConfig] = None,
+    events: bool = True,
 ) -> Dict[str, np.ndarray]:
     """Replays command columns into a book; returns the events as columns.
 
@@ -171,13 +183,19 @@ def replay(
     rejection's CommandKind), ``side`` (a trade's taker side), ``price``
     (NO_PRICE when none), ``qty``, ``remaining`` (a trade's maker remainder,
     a reduce's remainder), ``taker_remaining`` and ``reason`` (CancelReason
-    or RejectReason value) to numpy arrays.
+    or RejectReason value) to numpy arrays. With ``events=False`` only
+    ``{"counts": uint64[6]}`` (events per EV_* kind) is returned, for runs
+    that want the final book.
     """
     if book is None:
         book = Book(config)
     elif config is not None:
         raise ValueError("pass either a book or a config, not both")
-    return _replay_columns(_columns(commands), book)
+    out = _replay_columns(_columns(commands), book, events)
+    if not events:
+        return out
+    rows = out["rows"][: out["count"]].reshape(-1).view(EVENT_DTYPE)
+    return {name: rows[name] for name in EVENT_DTYPE.names or ()}
 
 
 def lobster_top_of_book(

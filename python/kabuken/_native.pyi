@@ -372,7 +372,9 @@ EV_REDUCED: int
 EV_REJECTED: int
 NO_PRICE: int
 
-def replay_columns(columns: dict[str, npt.NDArray[np.generic]], book: Book) -> dict[str, npt.NDArray[np.generic]]:
+def replay_columns(
+    columns: dict[str, npt.NDArray[np.generic]], book: Book, events: bool = True
+) -> dict[str, npt.NDArray[np.generic]]:
     """The native bulk replay (``kabuken.replay`` coerces dtypes first)."""
 
 def load_flash(path: _Path) -> dict[str, npt.NDArray[np.generic]]:

@@ -8,7 +8,7 @@ use crate::errors::format_error;
 use kabuken::book::{self as kb, Sink};
 use kabuken::replay::flash;
 use kabuken::types::Side as KSide;
-use numpy::{Element, PyArray1, PyReadonlyArray1};
+use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -36,36 +36,32 @@ pub const NO_PRICE: i64 = i64::MIN;
 const INDEX_AHEAD: usize = 16;
 const ORDER_AHEAD: usize = 6;
 
-/// Event columns, filled by the book as a `Sink`.
-#[derive(Default)]
-struct Columns {
+/// Words per event row (see `EVENT_FIELDS`).
+pub const ROW_WORDS: usize = 8;
+
+/// Event rows, filled by the book as a `Sink`: one 64-byte row per event
+/// (a single sequential write stream; Python views the buffer as a
+/// structured array without copying). Words: index, id, maker_id, price,
+/// qty, remaining, taker_remaining, and one word whose first three bytes in
+/// memory are kind, side, reason.
+///
+/// Rows go into a buffer numpy allocated (numpy asks the kernel for huge
+/// pages for large arrays, which halves the cost of first touching the
+/// output); rows beyond its capacity spill into a Rust vector.
+struct Columns<'a> {
     cur: u64,
-    index: Vec<u64>,
-    kind: Vec<u8>,
-    id: Vec<u64>,
-    maker_id: Vec<u64>,
-    side: Vec<u8>,
-    price: Vec<i64>,
-    qty: Vec<u64>,
-    remaining: Vec<u64>,
-    taker_remaining: Vec<u64>,
-    reason: Vec<u8>,
+    buf: &'a mut [u64],
+    used: usize,
+    spill: Vec<u64>,
 }
 
-impl Columns {
-    fn with_capacity(n: usize) -> Self {
+impl<'a> Columns<'a> {
+    fn new(buf: &'a mut [u64]) -> Self {
         Columns {
             cur: 0,
-            index: Vec::with_capacity(n),
-            kind: Vec::with_capacity(n),
-            id: Vec::with_capacity(n),
-            maker_id: Vec::with_capacity(n),
-            side: Vec::with_capacity(n),
-            price: Vec::with_capacity(n),
-            qty: Vec::with_capacity(n),
-            remaining: Vec::with_capacity(n),
-            taker_remaining: Vec::with_capacity(n),
-            reason: Vec::with_capacity(n),
+            buf,
+            used: 0,
+            spill: Vec::new(),
         }
     }
 
@@ -82,38 +78,27 @@ impl Columns {
         taker_remaining: u64,
         reason: u8,
     ) {
-        self.index.push(self.cur);
-        self.kind.push(kind);
-        self.id.push(id);
-        self.maker_id.push(maker_id);
-        self.side.push(side as u8);
-        self.price.push(price);
-        self.qty.push(qty);
-        self.remaining.push(remaining);
-        self.taker_remaining.push(taker_remaining);
-        self.reason.push(reason);
-    }
-
-    fn into_dict<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("index", PyArray1::from_vec(py, self.index))?;
-        d.set_item("kind", PyArray1::from_vec(py, self.kind))?;
-        d.set_item("id", PyArray1::from_vec(py, self.id))?;
-        d.set_item("maker_id", PyArray1::from_vec(py, self.maker_id))?;
-        d.set_item("side", PyArray1::from_vec(py, self.side))?;
-        d.set_item("price", PyArray1::from_vec(py, self.price))?;
-        d.set_item("qty", PyArray1::from_vec(py, self.qty))?;
-        d.set_item("remaining", PyArray1::from_vec(py, self.remaining))?;
-        d.set_item(
-            "taker_remaining",
-            PyArray1::from_vec(py, self.taker_remaining),
-        )?;
-        d.set_item("reason", PyArray1::from_vec(py, self.reason))?;
-        Ok(d)
+        let tail = u64::from_ne_bytes([kind, side as u8, reason, 0, 0, 0, 0, 0]);
+        let row = [
+            self.cur,
+            id,
+            maker_id,
+            price as u64,
+            qty,
+            remaining,
+            taker_remaining,
+            tail,
+        ];
+        if let Some(dst) = self.buf.get_mut(self.used..self.used + ROW_WORDS) {
+            dst.copy_from_slice(&row);
+            self.used += ROW_WORDS;
+        } else {
+            self.spill.extend_from_slice(&row);
+        }
     }
 }
 
-impl Sink for Columns {
+impl Sink for Columns<'_> {
     #[inline(always)]
     fn event(&mut self, e: kb::Event) {
         match e {
@@ -280,7 +265,7 @@ struct Input<'a> {
 }
 
 #[inline(always)]
-fn apply_row(book: &mut kb::Book, inp: &Input<'_>, i: usize, out: &mut Columns) {
+fn apply_row<S: Sink>(book: &mut kb::Book, inp: &Input<'_>, i: usize, out: &mut S) {
     let id = inp.id[i];
     // Refusals are reported as Rejected events.
     let _ = match inp.kind[i] {
@@ -328,9 +313,45 @@ fn apply_row(book: &mut kb::Book, inp: &Input<'_>, i: usize, out: &mut Columns) 
     };
 }
 
-fn replay_loop(book: &mut kb::Book, inp: &Input<'_>) -> Columns {
+/// Counts events by kind (for replays that want the final book only).
+#[derive(Default)]
+struct Counts {
+    by_kind: [u64; 6],
+}
+
+impl Sink for Counts {
+    #[inline(always)]
+    fn event(&mut self, e: kb::Event) {
+        let k = match e {
+            kb::Event::Accepted { .. } => EV_ACCEPTED,
+            kb::Event::Trade { .. } => EV_TRADE,
+            kb::Event::Cancelled { .. } => EV_CANCELLED,
+            kb::Event::Modified { .. } => EV_MODIFIED,
+            kb::Event::Reduced { .. } => EV_REDUCED,
+            kb::Event::Rejected { .. } => EV_REJECTED,
+        };
+        self.by_kind[k as usize] += 1;
+    }
+}
+
+trait RowSink: Sink {
+    fn set_row(&mut self, i: usize);
+}
+
+impl RowSink for Columns<'_> {
+    #[inline(always)]
+    fn set_row(&mut self, i: usize) {
+        self.cur = i as u64;
+    }
+}
+
+impl RowSink for Counts {
+    #[inline(always)]
+    fn set_row(&mut self, _i: usize) {}
+}
+
+fn replay_loop<S: RowSink>(book: &mut kb::Book, inp: &Input<'_>, out: &mut S) {
     let n = inp.kind.len();
-    let mut out = Columns::with_capacity(n + n / 2 + 16);
     for i in 0..n {
         // Prefetch the id-index entry and the resting order of commands a
         // little ahead (random ids would otherwise wait on memory), as
@@ -341,18 +362,21 @@ fn replay_loop(book: &mut kb::Book, inp: &Input<'_>) -> Columns {
         if i + ORDER_AHEAD < n && inp.kind[i + ORDER_AHEAD] != CMD_NEW {
             book.prefetch_order(inp.id[i + ORDER_AHEAD]);
         }
-        out.cur = i as u64;
-        apply_row(book, inp, i, &mut out);
+        out.set_row(i);
+        apply_row(book, inp, i, out);
     }
-    out
 }
 
-/// Replays command columns into `book` (see `kabuken.replay`).
+/// Replays command columns into `book` (see `kabuken.replay`). With
+/// `events=False` only the number of events of each kind is returned
+/// (`{"counts": uint64[6]}`, indexed by EV_*).
 #[pyfunction]
+#[pyo3(signature = (columns, book, events=true))]
 pub fn replay_columns<'py>(
     py: Python<'py>,
     columns: &Bound<'py, PyDict>,
     book: &Bound<'py, Book>,
+    events: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind_a = column::<u8>(columns, "kind")?
         .ok_or_else(|| PyKeyError::new_err("the 'kind' column is required"))?;
@@ -395,9 +419,46 @@ pub fn replay_columns<'py>(
     check_max(inp.stp, "stp", 4)?;
     let mut guard = book.try_borrow_mut()?;
     let inner: &mut kb::Book = &mut guard.inner;
-    let out = py.detach(|| replay_loop(inner, &inp));
-    drop(guard);
-    out.into_dict(py)
+    if events {
+        // Room for 1.5 events per command; untouched rows cost no memory.
+        let cap_rows = n + n / 2 + 64;
+        let arr = PyArray2::<u64>::zeros(py, [cap_rows, ROW_WORDS], false);
+        let mut rw = arr.try_readwrite()?;
+        let buf = rw.as_slice_mut()?;
+        let (used, spill) = py.detach(|| {
+            let mut out = Columns::new(buf);
+            replay_loop(inner, &inp, &mut out);
+            (out.used, out.spill)
+        });
+        drop(rw);
+        drop(guard);
+        let d = PyDict::new(py);
+        if spill.is_empty() {
+            d.set_item("rows", arr)?;
+            d.set_item("count", used / ROW_WORDS)?;
+        } else {
+            let mut all = Vec::with_capacity(used + spill.len());
+            all.extend_from_slice(&arr.readonly().as_slice()?[..used]);
+            all.extend_from_slice(&spill);
+            let count = all.len() / ROW_WORDS;
+            d.set_item(
+                "rows",
+                PyArray1::from_vec(py, all).reshape([count, ROW_WORDS])?,
+            )?;
+            d.set_item("count", count)?;
+        }
+        Ok(d)
+    } else {
+        let counts = py.detach(|| {
+            let mut c = Counts::default();
+            replay_loop(inner, &inp, &mut c);
+            c.by_kind
+        });
+        drop(guard);
+        let d = PyDict::new(py);
+        d.set_item("counts", PyArray1::from_slice(py, &counts))?;
+        Ok(d)
+    }
 }
 
 /// Flash messages as command columns.

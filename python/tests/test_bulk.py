@@ -238,3 +238,20 @@ def test_malformed_flash_raises_format_error(tmp_path: Path) -> None:
         k.parse_flash("not bytes")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         k.load_flash(42)  # type: ignore[arg-type]
+
+
+def test_more_events_than_commands_spill_correctly() -> None:
+    n = 300
+    cmds = {
+        "kind": np.zeros(n + 1, np.uint8),
+        "id": np.arange(1, n + 2, dtype=np.uint64),
+        "side": np.r_[np.ones(n, np.uint8), np.zeros(1, np.uint8)],
+        "qty": np.ones(n + 1, np.uint64) * np.r_[np.ones(n, np.uint64), np.array([n], np.uint64)],
+        "price": np.r_[100 + np.arange(n) % 10, [200]].astype(np.int64),
+    }
+    ev = k.replay(cmds)
+    assert len(ev["kind"]) == 2 * n + 1
+    trades = ev["kind"] == k.EV_TRADE
+    assert trades.sum() == n and (ev["index"][trades] == n).all()
+    assert list(ev["price"][trades][:3]) == [100, 100, 100]
+    assert ev["taker_remaining"][trades][-1] == 0
