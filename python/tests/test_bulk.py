@@ -142,7 +142,7 @@ def test_bad_columns_raise_and_change_nothing() -> None:
     b = Book()
     b.submit(1, Side.BUY, 5, 100)
     h = b.state_hash()
-    good = {"kind": np.zeros(3, np.uint8), "id": np.arange(10, 13, dtype=np.uint64), "qty": np.ones(3, np.uint64)}
+    good: dict[str, np.ndarray] = {"kind": np.zeros(3, np.uint8), "id": np.arange(10, 13, dtype=np.uint64), "qty": np.ones(3, np.uint64)}
     with pytest.raises(KeyError):
         k.replay({"id": good["id"]}, book=b)
     with pytest.raises(ValueError):

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type, call-arg"
+# (these tests pass wrong types on purpose)
 """Bad input raises (a KabukenError subclass, TypeError, ValueError or, for
 integers out of a parameter's range, OverflowError); nothing crashes."""
 
