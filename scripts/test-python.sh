@@ -48,4 +48,13 @@ if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: treated as a failure" >&2
   exit 1
 fi
-exit "$rc"
+[ "$rc" -eq 0 ] || exit "$rc"
+
+shared="${KABUKEN_SHARED:-$root/../shared}"
+sample="$shared/data/lobster/LOBSTER_SampleFile_AAPL_2012-06-21_1.zip"
+if [ -f "$sample" ]; then
+  step "python: examples/python/lobster_plot.py smoke run (AAPL sample)"
+  "$vpy" "$root/examples/python/lobster_plot.py" "$sample" --out "$root/target/lobster_aapl.png"
+else
+  echo "SKIPPED: examples/python/lobster_plot.py ($sample not found)"
+fi

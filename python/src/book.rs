@@ -305,8 +305,8 @@ impl BookConfig {
 
     fn __repr__(&self) -> String {
         format!(
-            "BookConfig(lot_size={}, max_qty={}, min_price={}, max_price={}, modify_priority={:?}, max_orders={}, direct_id_limit={})",
-            self.lot_size, self.max_qty, self.min_price, self.max_price, self.modify_priority, self.max_orders, self.direct_id_limit
+            "BookConfig(lot_size={}, max_qty={}, min_price={}, max_price={}, modify_priority={}, max_orders={}, direct_id_limit={})",
+            self.lot_size, self.max_qty, self.min_price, self.max_price, py_enum("ModifyPriority", &self.modify_priority), self.max_orders, self.direct_id_limit
         )
     }
 }
@@ -378,6 +378,21 @@ pub struct Rejected {
     pub reason: RejectReason,
 }
 
+/// `CamelCase` (a Rust variant's Debug name) as Python's `Class.UPPER_SNAKE`.
+fn py_enum(class: &str, variant: &dyn core::fmt::Debug) -> String {
+    let name = format!("{variant:?}");
+    let mut out = String::with_capacity(class.len() + name.len() + 4);
+    out.push_str(class);
+    out.push('.');
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 fn opt(p: Option<i64>) -> String {
     p.map_or_else(|| "None".to_owned(), |p| p.to_string())
 }
@@ -386,9 +401,9 @@ fn opt(p: Option<i64>) -> String {
 impl Accepted {
     fn __repr__(&self) -> String {
         format!(
-            "Accepted(id={}, side={:?}, price={}, qty={})",
+            "Accepted(id={}, side={}, price={}, qty={})",
             self.id,
-            self.side,
+            py_enum("Side", &self.side),
             opt(self.price),
             self.qty
         )
@@ -399,8 +414,8 @@ impl Accepted {
 impl Trade {
     fn __repr__(&self) -> String {
         format!(
-            "Trade(maker_id={}, taker_id={}, taker_side={:?}, price={}, qty={}, maker_remaining={}, taker_remaining={})",
-            self.maker_id, self.taker_id, self.taker_side, self.price, self.qty, self.maker_remaining, self.taker_remaining
+            "Trade(maker_id={}, taker_id={}, taker_side={}, price={}, qty={}, maker_remaining={}, taker_remaining={})",
+            self.maker_id, self.taker_id, py_enum("Side", &self.taker_side), self.price, self.qty, self.maker_remaining, self.taker_remaining
         )
     }
 }
@@ -409,12 +424,12 @@ impl Trade {
 impl Cancelled {
     fn __repr__(&self) -> String {
         format!(
-            "Cancelled(id={}, side={:?}, price={}, qty={}, reason={:?})",
+            "Cancelled(id={}, side={}, price={}, qty={}, reason={})",
             self.id,
-            self.side,
+            py_enum("Side", &self.side),
             opt(self.price),
             self.qty,
-            self.reason
+            py_enum("CancelReason", &self.reason)
         )
     }
 }
@@ -423,8 +438,12 @@ impl Cancelled {
 impl Reduced {
     fn __repr__(&self) -> String {
         format!(
-            "Reduced(id={}, side={:?}, qty={}, remaining={}, reason={:?})",
-            self.id, self.side, self.qty, self.remaining, self.reason
+            "Reduced(id={}, side={}, qty={}, remaining={}, reason={})",
+            self.id,
+            py_enum("Side", &self.side),
+            self.qty,
+            self.remaining,
+            py_enum("CancelReason", &self.reason)
         )
     }
 }
@@ -433,8 +452,11 @@ impl Reduced {
 impl Modified {
     fn __repr__(&self) -> String {
         format!(
-            "Modified(id={}, side={:?}, price={}, qty={})",
-            self.id, self.side, self.price, self.qty
+            "Modified(id={}, side={}, price={}, qty={})",
+            self.id,
+            py_enum("Side", &self.side),
+            self.price,
+            self.qty
         )
     }
 }
@@ -443,8 +465,10 @@ impl Modified {
 impl Rejected {
     fn __repr__(&self) -> String {
         format!(
-            "Rejected(id={}, command={:?}, reason={:?})",
-            self.id, self.command, self.reason
+            "Rejected(id={}, command={}, reason={})",
+            self.id,
+            py_enum("CommandKind", &self.command),
+            py_enum("RejectReason", &self.reason)
         )
     }
 }
@@ -604,8 +628,15 @@ pub struct OrderInfo {
 impl OrderInfo {
     fn __repr__(&self) -> String {
         format!(
-            "OrderInfo(id={}, side={:?}, price={}, qty={}, owner={}, tif={:?}, post_only={}, priority={})",
-            self.id, self.side, self.price, self.qty, self.owner, self.tif, self.post_only, self.priority
+            "OrderInfo(id={}, side={}, price={}, qty={}, owner={}, tif={}, post_only={}, priority={})",
+            self.id,
+            py_enum("Side", &self.side),
+            self.price,
+            self.qty,
+            self.owner,
+            py_enum("TimeInForce", &self.tif),
+            if self.post_only { "True" } else { "False" },
+            self.priority
         )
     }
 }
@@ -711,11 +742,20 @@ pub fn outcome<'py>(
             .unwrap_or((0, kb::CommandKind::New));
         return Err(book_error(py, id, command, reason));
     }
-    let list = PyList::empty(py);
-    for e in events {
-        list.append(event_object(py, *e)?)?;
+    PyList::new(py, events.iter().map(|e| Ev(*e)))
+}
+
+/// An engine event on its way to Python.
+struct Ev(kb::Event);
+
+impl<'py> IntoPyObject<'py> for Ev {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        event_object(py, self.0)
     }
-    Ok(list)
 }
 
 /// A single-instrument price-time order book.

@@ -134,12 +134,18 @@ impl Transaction {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Transaction(instrument={}, side={:?}, quantity={}, amount={}, limit={:?})",
+            "Transaction(instrument={}, side={}, quantity={}, amount={}, limit={})",
             self.inner.instrument,
-            Side::from(self.inner.side),
+            if self.inner.side == kabuken::types::Side::Buy {
+                "Side.BUY"
+            } else {
+                "Side.SELL"
+            },
             self.inner.quantity,
             self.inner.amount,
-            self.inner.limit
+            self.inner
+                .limit
+                .map_or_else(|| "None".to_owned(), |l| l.to_string())
         )
     }
 }
