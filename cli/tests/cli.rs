@@ -13,7 +13,11 @@ fn shared() -> Option<PathBuf> {
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
@@ -33,7 +37,15 @@ fn simulate_json_is_deterministic_and_checks_invariants() {
     assert_eq!(a["state_hash"], b["state_hash"]);
     assert_eq!(a["trades"], b["trades"]);
     assert!(a["trades"].as_u64().unwrap() > 0);
-    for key in ["messages", "seconds", "msgs_per_s", "p50_ns", "p99_ns", "p999_ns", "max_ns"] {
+    for key in [
+        "messages",
+        "seconds",
+        "msgs_per_s",
+        "p50_ns",
+        "p99_ns",
+        "p999_ns",
+        "max_ns",
+    ] {
         assert!(a[key].is_number(), "{key}");
     }
 }
@@ -109,7 +121,15 @@ fn replay_json_reports() {
             .output()
             .unwrap(),
     );
-    for key in ["messages", "seconds", "msgs_per_s", "p50_ns", "p99_ns", "p999_ns", "max_ns"] {
+    for key in [
+        "messages",
+        "seconds",
+        "msgs_per_s",
+        "p50_ns",
+        "p99_ns",
+        "p999_ns",
+        "max_ns",
+    ] {
         assert!(v[key].is_number(), "{key}");
     }
     let v = json(

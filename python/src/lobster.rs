@@ -71,9 +71,9 @@ pub fn lobster_top_of_book<'py>(
     levels: usize,
     compare_levels: Option<usize>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    if levels == 0 || levels > 1000 {
+    if levels == 0 || levels > 100 {
         return Err(pyo3::exceptions::PyValueError::new_err(
-            "levels must be in 1..=1000",
+            "levels must be in 1..=100",
         ));
     }
     let data = load(py, &path)?;
