@@ -102,6 +102,9 @@ def test_confirm_flow() -> None:
     count, head = svc.audit_head()
     assert count == len(svc.audit_records()) and len(head) == 32
     assert svc.verify_audit()
+    forged = k.SessionToken(s.id, bytes(32))
+    with pytest.raises(E.InvalidSession):
+        svc.submit(forged, TX, 35 * k.SECOND)
     svc.logout(s, 40 * k.SECOND)
     with pytest.raises(E.InvalidSession):
         svc.submit(s, TX, 41 * k.SECOND)
