@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of kabuken: formatting and lints, the Rust unit, property,
-# integration and CLI tests, the C ABI tests (ffi/tests/run_c_tests.sh), the external conformance suite (when ../shared
-# is present), and a build check of the fuzz targets. `.ci/run` calls this
+# integration and CLI tests, the C ABI tests (ffi/tests/run_c_tests.sh), the
+# external conformance suite (when ../shared is present), the Python wheel
+# (scripts/test-python.sh: build, stubtest, mypy, pytest in a fresh venv),
+# and a build check of the fuzz targets. `.ci/run` calls this
 # same script. It installs what it needs itself (rustfmt and clippy through
 # rustup when missing).
 set -euo pipefail
@@ -46,6 +48,9 @@ fi
 
 step "main job smoke run: kabuken simulate --orders 200000"
 ./target/release/kabuken simulate --orders 200000
+
+step "Python wheel: build, install in a fresh venv, stubtest, mypy, pytest"
+bash scripts/test-python.sh
 
 step "fuzz targets compile (cargo check; running them is not part of CI)"
 cargo check --manifest-path fuzz/Cargo.toml --bins

@@ -1,0 +1,289 @@
+"""kabuken: an embeddable exchange core for electronic stock certificates.
+
+The native module :mod:`kabuken._native` binds the Rust engine; this package
+re-exports it and adds thin conveniences (dtype coercion for the bulk path,
+optional pandas frames). No business logic lives in Python.
+
+Bound so far: the order book (:class:`Book`, :class:`Market`), bulk replay
+(:func:`replay`), the Flash and LOBSTER loaders, and out-of-band
+verification (:class:`OobService`). Certificates, the register, the
+exchange and the runtime are bound as they land in the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Mapping, Optional, Union
+
+import numpy as np
+
+from . import errors
+from ._native import (
+    CMD_ADVANCE_TIME,
+    CMD_CANCEL,
+    CMD_EXPIRE_DAY,
+    CMD_MODIFY,
+    CMD_NEW,
+    CMD_REDUCE,
+    EV_ACCEPTED,
+    EV_CANCELLED,
+    EV_MODIFIED,
+    EV_REDUCED,
+    EV_REJECTED,
+    EV_TRADE,
+    NO_PRICE,
+    Accepted,
+    Book,
+    BookConfig,
+    Cancelled,
+    CancelReason,
+    CommandKind,
+    LevelInfo,
+    Market,
+    Modified,
+    ModifyPriority,
+    OrderInfo,
+    Reduced,
+    Rejected,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
+    Trade,
+    flash_report_sha256,
+    load_flash,
+    load_lobster,
+    parse_flash,
+)
+from ._native import __version__ as __version__
+from ._native import lobster_top_of_book as _lobster_top_of_book
+from ._native import replay_columns as _replay_columns
+from .errors import (
+    BookError,
+    ConfigError,
+    FormatError,
+    KabukenError,
+    MarketError,
+    OobError,
+    ReplayError,
+)
+from .frames import depth_frame, events_frame, top_of_book_frame, trades_frame
+from ._native import (
+    SECOND,
+    ConfirmationInfo,
+    DuressReport,
+    ConfirmResponse,
+    Device,
+    LockedOutNotice,
+    OobConfig,
+    OobService,
+    PendingRequest,
+    SessionToken,
+    Submission,
+    Transaction,
+    biometric_challenge,
+    seal_message,
+)
+
+Event = Union[Accepted, Trade, Cancelled, Reduced, Modified, Rejected]
+"""Any event a book call returns."""
+
+# The dtype of each command column of :func:`replay`.
+COMMAND_DTYPES: Dict[str, Any] = {
+    "kind": np.uint8,
+    "id": np.uint64,
+    "side": np.uint8,
+    "tif": np.uint8,
+    "qty": np.uint64,
+    "price": np.int64,
+    "market": np.uint8,
+    "post_only": np.uint8,
+    "owner": np.uint64,
+    "stp": np.uint8,
+    "time": np.uint64,
+}
+
+
+# The layout of one event row of the native bulk replay (64 bytes).
+EVENT_DTYPE = np.dtype(
+    {
+        "names": ["index", "id", "maker_id", "price", "qty", "remaining", "taker_remaining", "kind", "side", "reason"],
+        "formats": ["=u8", "=u8", "=u8", "=i8", "=u8", "=u8", "=u8", "u1", "u1", "u1"],
+        "offsets": [0, 8, 16, 24, 32, 40, 48, 56, 57, 58],
+        "itemsize": 64,
+    }
+)
+
+
+def _columns(commands: Union[Mapping[str, Any], np.ndarray]) -> Dict[str, np.ndarray]:
+    if isinstance(commands, np.ndarray):
+        names = commands.dtype.names
+        if names is None:
+            raise TypeError("a numpy command array must be a structured array with named fields")
+        source: Mapping[str, Any] = {n: commands[n] for n in names}
+    elif isinstance(commands, Mapping):
+        source = commands
+    else:
+        raise TypeError(
+            f"commands must be a mapping of columns or a structured array, not {type(commands).__name__}"
+        )
+    out: Dict[str, np.ndarray] = {}
+    for name, dtype in COMMAND_DTYPES.items():
+        if name not in source or source[name] is None:
+            continue
+        col = np.asarray(source[name])
+        if col.ndim != 1:
+            raise ValueError(f"column {name!r} must be one-dimensional")
+        if col.dtype != dtype:
+            if col.dtype.kind not in "biu":
+                raise TypeError(f"column {name!r} must hold integers, not {col.dtype}")
+            if col.size and (col.min() < np.iinfo(dtype).min or col.max() > np.iinfo(dtype).max):
+                raise ValueError(f"column {name!r} has values outside {np.dtype(dtype).name}")
+            col = col.astype(dtype)
+        out[name] = np.ascontiguousarray(col)
+    if "kind" not in out or "id" not in out:
+        raise KeyError("the 'kind' and 'id' columns are required")
+    return out
+
+
+def replay(
+    commands: Union[Mapping[str, Any], np.ndarray],
+    book: Optional[Book] = None,
+    config: Optional[BookConfig] = None,
+    events: bool = True,
+) -> Dict[str, np.ndarray]:
+    """Replays command columns into a book; returns the events as columns.
+
+    ``commands`` is a mapping of equal-length 1-D arrays (or a structured
+    array with these fields); only ``kind`` and ``id`` are required:
+
+    ========== ======= ==========================================================
+    column     dtype   meaning
+    ========== ======= ==========================================================
+    kind       uint8   CMD_NEW 0, CMD_CANCEL 1, CMD_MODIFY 2, CMD_REDUCE 3,
+                       CMD_ADVANCE_TIME 4, CMD_EXPIRE_DAY 5
+    id         uint64  order id
+    side       uint8   0 buy, 1 sell
+    tif        uint8   0 GTC, 1 IOC, 2 FOK, 3 DAY, 4 GTD (expiry in ``time``)
+    qty        uint64  quantity (new, modify) or the reduction (reduce)
+    price      int64   limit price in ticks (new, modify)
+    market     uint8   1: a market order (price ignored)
+    post_only  uint8   1: post-only
+    owner      uint64  self-trade prevention owner (0: none)
+    stp        uint8   StpMode value
+    time       uint64  GTD expiry (new) or the new time (advance_time)
+    ========== ======= ==========================================================
+
+    :func:`load_flash` returns exactly such columns. Arrays of the right
+    dtype are used without a copy; others are converted. The GIL is released
+    while the book works. Refused commands appear as ``EV_REJECTED`` events.
+
+    The result maps ``index`` (the causing command's row), ``kind`` (EV_*),
+    ``id`` (the order; a trade's taker), ``maker_id`` (a trade's maker; a
+    rejection's CommandKind), ``side`` (a trade's taker side), ``price``
+    (NO_PRICE when none), ``qty``, ``remaining`` (a trade's maker remainder,
+    a reduce's remainder), ``taker_remaining`` and ``reason`` (CancelReason
+    or RejectReason value) to numpy arrays. With ``events=False`` only
+    ``{"counts": uint64[6]}`` (events per EV_* kind) is returned, for runs
+    that want the final book.
+    """
+    if book is None:
+        book = Book(config)
+    elif config is not None:
+        raise ValueError("pass either a book or a config, not both")
+    out = _replay_columns(_columns(commands), book, events)
+    if not events:
+        return out
+    rows = out["rows"][: out["count"]].reshape(-1).view(EVENT_DTYPE)
+    return {name: rows[name] for name in EVENT_DTYPE.names or ()}
+
+
+def lobster_top_of_book(
+    path: Union[str, "os.PathLike[str]"],
+    levels: int = 5,
+    compare_levels: Optional[int] = None,
+    as_frame: bool = False,
+) -> Any:
+    """The book's top ``levels`` levels after every message of a LOBSTER zip.
+
+    Returns ``(columns, summary)``: ``columns`` maps ``time_ns`` (rows,),
+    ``bid_price``/``ask_price`` (rows, levels; dollars, NaN when empty) and
+    ``bid_size``/``ask_size`` (rows, levels) to numpy arrays; ``summary`` says
+    how many rows agreed with the orderbook file before resynchronisation.
+    With ``as_frame=True`` (needs pandas) the columns come as a DataFrame
+    indexed by time (see :func:`top_of_book_frame`).
+    """
+    cols, summary = _lobster_top_of_book(path, levels, compare_levels)
+    if as_frame:
+        return top_of_book_frame(cols), summary
+    return cols, summary
+
+
+__all__ = [
+    "__version__",
+    "errors",
+    "KabukenError",
+    "ConfigError",
+    "BookError",
+    "MarketError",
+    "ReplayError",
+    "FormatError",
+    "OobError",
+    "Side",
+    "TimeInForce",
+    "StpMode",
+    "CancelReason",
+    "RejectReason",
+    "CommandKind",
+    "ModifyPriority",
+    "BookConfig",
+    "Book",
+    "Market",
+    "Event",
+    "Accepted",
+    "Trade",
+    "Cancelled",
+    "Reduced",
+    "Modified",
+    "Rejected",
+    "LevelInfo",
+    "OrderInfo",
+    "replay",
+    "COMMAND_DTYPES",
+    "CMD_NEW",
+    "CMD_CANCEL",
+    "CMD_MODIFY",
+    "CMD_REDUCE",
+    "CMD_ADVANCE_TIME",
+    "CMD_EXPIRE_DAY",
+    "EV_ACCEPTED",
+    "EV_TRADE",
+    "EV_CANCELLED",
+    "EV_MODIFIED",
+    "EV_REDUCED",
+    "EV_REJECTED",
+    "NO_PRICE",
+    "load_flash",
+    "parse_flash",
+    "flash_report_sha256",
+    "load_lobster",
+    "lobster_top_of_book",
+    "trades_frame",
+    "events_frame",
+    "depth_frame",
+    "top_of_book_frame",
+    "OobService",
+    "SECOND",
+    "DuressReport",
+    "OobConfig",
+    "Device",
+    "Transaction",
+    "SessionToken",
+    "Submission",
+    "PendingRequest",
+    "ConfirmationInfo",
+    "ConfirmResponse",
+    "LockedOutNotice",
+    "seal_message",
+    "biometric_challenge",
+]
