@@ -41,8 +41,8 @@ else
   echo "SKIPPED: Flash conformance suite ($shared/conformance/flash not found; set KABUKEN_SHARED)"
 fi
 
-step "main job smoke run: kabuken simulate --orders 200000"
-./target/release/kabuken simulate --orders 200000
+step "main job smoke run: kabuken simulate --orders 20000"
+./target/release/kabuken simulate --orders 20000
 
 step "fuzz targets compile (cargo check; running them is not part of CI)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
