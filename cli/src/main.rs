@@ -425,6 +425,7 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
         instruments,
         cash: 10_000_000,
         orders_hint: orders,
+        ..SimConfig::default()
     });
     let setup_s = setup.elapsed().as_secs_f64();
     pb.finish_and_clear();

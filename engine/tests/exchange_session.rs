@@ -12,6 +12,7 @@ fn run(seed: u64, investors: u32, instruments: u32, steps: u64) -> World {
         instruments,
         cash: 10_000_000,
         orders_hint: steps,
+        ..SimConfig::default()
     });
     for _ in 0..steps {
         w.step();

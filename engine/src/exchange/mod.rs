@@ -800,11 +800,6 @@ impl Exchange {
         self.stats.orders += 1;
         let hash = req.digest();
         let user = req.body.user_id;
-        if let Some(m) = self.markets.get(&req.body.instrument) {
-            if now > m.book.now() {
-                self.advance_time(now, reg, cash);
-            }
-        }
         let reception = self.next_reception;
         let rec = match self.receive(req, reception, hash, now, cash) {
             Ok(r) => r,
@@ -814,6 +809,15 @@ impl Exchange {
             }
         };
         let b = &req.body;
+        // Time moves only for an order that passed reception (a refused
+        // request changes nothing): GTD orders due by now expire first.
+        if self
+            .markets
+            .get(&b.instrument)
+            .is_some_and(|m| now > m.book.now())
+        {
+            self.advance_time(now, reg, cash);
+        }
         let o = NewOrder {
             id: reception,
             side: b.side,

@@ -24,8 +24,8 @@ use crate::certs::{endorse, CertIdKey, Certificate, ShareClass, TransferRestrict
 use crate::crypto::{KeyPair, Message, Signed, UserId, Validity};
 use crate::identity::{CertificateAuthority, IdentityStore, Policy, Role};
 use crate::register::{
-    CertificateRequest, DirectTransferRequest, InstrumentConfig, IssueRequest, Register,
-    RegisterConfig, ReissueKind, ReissueRequest,
+    CertificateRequest, DirectTransferRequest, HoldingsInquiry, InstrumentConfig, IssueRequest,
+    Register, RegisterConfig, ReissueKind, ReissueRequest,
 };
 use crate::replay::synth::SplitMix64;
 use crate::settle::Ledger;
@@ -65,6 +65,8 @@ pub struct SimConfig {
     pub cash: u64,
     /// Capacity hint: the number of orders the session will send.
     pub orders_hint: u64,
+    /// Investors' attestation usage limit (minor units: cents).
+    pub usage_limit: u64,
 }
 
 impl Default for SimConfig {
@@ -75,6 +77,7 @@ impl Default for SimConfig {
             instruments: 4,
             cash: 10_000_000,
             orders_hint: 20_000,
+            usage_limit: 1_000_000_000_000,
         }
     }
 }
@@ -182,7 +185,7 @@ impl World {
             not_after: u64::MAX / 2,
         };
         let investor_policy = Policy {
-            usage_limit: 1_000_000_000_000,
+            usage_limit: cfg.usage_limit,
             per_order_max: PER_ORDER_MAX.max(INITIAL_SHARES),
             short_sale_ban: true,
         };
@@ -333,6 +336,30 @@ impl World {
         body.set_seq(inv.seq);
         self.stats.client_signed += 1;
         Signed::sign(body, inv.id, &inv.key)
+    }
+
+    /// Signs a request as investor `user` with its next sequence number.
+    ///
+    /// # Panics
+    /// If `user` is not an investor of this world (a test bug).
+    pub fn sign_as<T: Message + SetSeq>(&mut self, user: UserId, body: T) -> Signed<T> {
+        let i = self.index[&user];
+        self.sign(i, body)
+    }
+
+    /// Investor `user`'s key (tests forge and replay with it).
+    #[must_use]
+    pub fn key(&self, user: UserId) -> Option<&KeyPair> {
+        self.index.get(&user).map(|&i| &self.investors[i].key)
+    }
+
+    /// Takes every certificate investor `user` holds of `inst` out of its
+    /// wallet.
+    pub fn take_wallet(&mut self, user: UserId, inst: InstrumentId) -> Vec<Signed<Certificate>> {
+        self.index
+            .get(&user)
+            .and_then(|&i| self.investors[i].wallet.remove(&inst))
+            .unwrap_or_default()
     }
 
     /// Session counters.
@@ -875,5 +902,6 @@ set_seq!(
     IssueRequest,
     CertificateRequest,
     DirectTransferRequest,
-    ReissueRequest
+    ReissueRequest,
+    HoldingsInquiry
 );
