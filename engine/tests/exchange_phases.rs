@@ -24,8 +24,6 @@ const C: UserId = 1002;
 const I: u32 = 100;
 const I2: u32 = 101;
 
-type Answer = Result<Signed<ReceptionReceipt>, Signed<ErrorNotice>>;
-
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }

@@ -249,6 +249,9 @@ impl From<RejectReason> for Refusal {
     }
 }
 
+/// The answer to a request: a signed receipt, or a signed refusal.
+pub type Answer = Result<Signed<ReceptionReceipt>, Box<Signed<ErrorNotice>>>;
+
 /// The exchange's side of the register: transfers after a match, and the
 /// certificates it signed (to attach a change certificate to the next
 /// transfer of the same sell order). Implemented in-process for
@@ -745,14 +748,14 @@ impl Exchange {
         request_hash: Digest,
         reception_number: u64,
         why: Refusal,
-    ) -> Signed<ErrorNotice> {
+    ) -> Box<Signed<ErrorNotice>> {
         *self.stats.refusals.entry(why).or_insert(0) += 1;
-        self.sign(ErrorNotice {
+        Box::new(self.sign(ErrorNotice {
             user_id: user,
             request_hash,
             reception_number,
             reason: why.code(),
-        })
+        }))
     }
 
     fn check_seq(&self, signer: UserId, seq: u64) -> Result<(), Refusal> {
@@ -796,7 +799,7 @@ impl Exchange {
         now: Timestamp,
         reg: &mut dyn RegisterLink,
         cash: &mut dyn SettlementLink,
-    ) -> Result<Signed<ReceptionReceipt>, Signed<ErrorNotice>> {
+    ) -> Answer {
         self.stats.orders += 1;
         let hash = req.digest();
         let user = req.body.user_id;
@@ -1108,7 +1111,7 @@ impl Exchange {
         now: Timestamp,
         reg: &mut dyn RegisterLink,
         cash: &mut dyn SettlementLink,
-    ) -> Result<Signed<ReceptionReceipt>, Signed<ErrorNotice>> {
+    ) -> Answer {
         let b = &req.body;
         let hash = req.digest();
         let inst = match self.amendment(req, b.user_id, b.seq, b.reception_number, now) {
@@ -1132,7 +1135,7 @@ impl Exchange {
         now: Timestamp,
         reg: &mut dyn RegisterLink,
         cash: &mut dyn SettlementLink,
-    ) -> Result<Signed<ReceptionReceipt>, Signed<ErrorNotice>> {
+    ) -> Answer {
         let b = &req.body;
         let hash = req.digest();
         let inst = match self.amendment(req, b.user_id, b.seq, b.reception_number, now) {
@@ -1159,7 +1162,7 @@ impl Exchange {
         now: Timestamp,
         reg: &mut dyn RegisterLink,
         cash: &mut dyn SettlementLink,
-    ) -> Result<Signed<ReceptionReceipt>, Signed<ErrorNotice>> {
+    ) -> Answer {
         let b = &req.body;
         let hash = req.digest();
         let id = b.reception_number;
@@ -1577,7 +1580,7 @@ impl Exchange {
                     follow.push(Followup::Restore(buy, left));
                     let n =
                         self.refuse(seller, Digest::default(), sell, Refusal::CertificateInvalid);
-                    self.outbox.push(Outgoing::Error(n));
+                    self.outbox.push(Outgoing::Error(*n));
                     return;
                 }
             };
