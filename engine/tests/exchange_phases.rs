@@ -881,3 +881,27 @@ fn every_new_message_round_trips_and_decodes_strictly() {
         assert!(AnyMessage::decode(&b[..b.len() - 1]).is_err());
     }
 }
+
+/// The out-of-band seam: a hook that holds every order above a size.
+struct HoldLarge;
+impl ReceptionHook for HoldLarge {
+    fn admit(&mut self, order: &Signed<OrderRequest>, _reception: u64, _now: u64) -> bool {
+        order.body.quantity < 1_000
+    }
+}
+
+#[test]
+fn reception_hook_refuses_and_releases() {
+    let mut w = world();
+    let ids = w.register.id_table();
+    w.exchange.set_reception_hook(Box::new(HoldLarge));
+    let c = split(&mut w, A, I, &[1_000]).remove(0);
+    let r = sell(&mut w, A, MID, 1_000, vec![c.clone()]);
+    assert_eq!(refusal(&w, r), Refusal::OutOfBand);
+    assert_eq!(ids.state(c.body.id.serial), IdState::Live);
+    let r = buy(&mut w, B, MID, 1_000);
+    assert_eq!(refusal(&w, r), Refusal::OutOfBand);
+    assert_eq!(w.ledger.reservation_count(), 0);
+    accepted(buy(&mut w, B, MID, 990));
+    invariants(&w);
+}

@@ -575,7 +575,7 @@ pub struct Exchange {
     open_buy_value: HashMap<UserId, Decimal>,
     outbox: Vec<Outgoing>,
     stats: ExchangeStats,
-    hook: Option<Box<dyn ReceptionHook>>,
+    hook: Option<Box<dyn ReceptionHook + Send>>,
 }
 
 impl fmt::Debug for Exchange {
@@ -655,7 +655,7 @@ impl Exchange {
     }
 
     /// Installs the out-of-band seam (see [`ReceptionHook`]).
-    pub fn set_reception_hook(&mut self, hook: Box<dyn ReceptionHook>) {
+    pub fn set_reception_hook(&mut self, hook: Box<dyn ReceptionHook + Send>) {
         self.hook = Some(hook);
     }
 

@@ -147,6 +147,7 @@ pub struct World {
     index: HashMap<UserId, usize>,
     instruments: Vec<InstrumentId>,
     rng: SplitMix64,
+    seed: u64,
     spent: Vec<Signed<Certificate>>,
     stats: SimStats,
 }
@@ -297,6 +298,7 @@ impl World {
             index,
             instruments,
             rng: SplitMix64::new(cfg.seed ^ 0x5151_5151),
+            seed: cfg.seed,
             spent: Vec::new(),
             stats: SimStats::default(),
         };
@@ -345,6 +347,13 @@ impl World {
     pub fn sign_as<T: Message + SetSeq>(&mut self, user: UserId, body: T) -> Signed<T> {
         let i = self.index[&user];
         self.sign(i, body)
+    }
+
+    /// The seeded key of any party of this world (the exchange's, the
+    /// register's, ...): for benchmarks and tests that act as that party.
+    #[must_use]
+    pub fn party_key(&self, user: UserId) -> KeyPair {
+        seeded_key(self.seed, user)
     }
 
     /// Investor `user`'s key (tests forge and replay with it).
@@ -464,7 +473,7 @@ impl World {
         } else if roll < 960 {
             self.attack(i);
             StepKind::Attack
-        } else if roll < 980 {
+        } else if roll < 970 {
             self.direct_transfer(i);
             StepKind::DirectTransfer
         } else {
@@ -533,6 +542,12 @@ impl World {
         let (reg, cash) = (&mut self.register, &mut self.ledger);
         match self.exchange.submit(req, self.now, reg, cash) {
             Ok(r) => {
+                if self.investors[i].open.len() >= 64 {
+                    let ex = &self.exchange;
+                    self.investors[i]
+                        .open
+                        .retain(|r| ex.order(*r).is_some_and(|o| o.state == OrderState::Open));
+                }
                 self.investors[i].open.push(r.body.reception_number);
                 self.investors[i].last_order = Some(req.clone());
                 true
@@ -761,7 +776,9 @@ impl World {
         match self.register.direct_transfer(&req, self.now) {
             Ok(resp) => {
                 self.stats.direct_transfers += 1;
-                self.spent.push(c);
+                if self.spent.len() < 64 {
+                    self.spent.push(c);
+                }
                 self.claim(j, resp.body.transfer_number);
             }
             Err(_) => {
@@ -771,8 +788,18 @@ impl World {
         }
     }
 
-    /// Phase 6: split a certificate in two.
+    /// Phase 6: merge a fragmented holding (buyers receive one certificate
+    /// per match), or else split a certificate in two.
     fn reissue(&mut self, i: usize) {
+        let fragmented = self.investors[i]
+            .wallet
+            .iter()
+            .max_by_key(|(_, w)| w.len())
+            .filter(|(_, w)| w.len() >= 4)
+            .map(|(inst, _)| *inst);
+        if let Some(inst) = fragmented {
+            return self.merge(i, inst);
+        }
         let inst = self.pick_instrument();
         let Some(pos) = self.investors[i]
             .wallet
@@ -799,12 +826,44 @@ impl World {
         match self.register.reissue(&req, self.now) {
             Ok(resp) => {
                 self.stats.reissues += 1;
-                self.spent.push(c);
+                if self.spent.len() < 64 {
+                    self.spent.push(c);
+                }
                 self.give_back(i, inst, resp.body.certificates);
             }
             Err(_) => {
                 self.stats.register_errors += 1;
                 self.give_back(i, inst, vec![c]);
+            }
+        }
+    }
+
+    fn merge(&mut self, i: usize, inst: InstrumentId) {
+        let Some(w) = self.investors[i].wallet.get_mut(&inst) else {
+            return;
+        };
+        let n = w.len().min(64);
+        let certs: Vec<Signed<Certificate>> = w.drain(..n).collect();
+        let req = self.sign(
+            i,
+            ReissueRequest {
+                user_id: self.investors[i].id,
+                instrument: inst,
+                kind: ReissueKind::Merge(certs.iter().map(|c| c.body.id).collect()),
+                seq: 0,
+            },
+        );
+        match self.register.reissue(&req, self.now) {
+            Ok(resp) => {
+                self.stats.reissues += 1;
+                if self.spent.len() < 64 {
+                    self.spent.extend(certs.into_iter().take(2));
+                }
+                self.give_back(i, inst, resp.body.certificates);
+            }
+            Err(_) => {
+                self.stats.register_errors += 1;
+                self.give_back(i, inst, certs);
             }
         }
     }
