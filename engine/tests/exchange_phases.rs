@@ -905,3 +905,67 @@ fn reception_hook_refuses_and_releases() {
     accepted(buy(&mut w, B, MID, 990));
     invariants(&w);
 }
+
+#[test]
+fn identity_and_restriction_refusals() {
+    use kabuken::certs::{ShareClass, TransferRestriction};
+    use kabuken::register::{InstrumentConfig, IssueRequest};
+    let mut w = world();
+    // A non-transferable instrument, listed on both sides.
+    w.register
+        .add_instrument(InstrumentConfig {
+            instrument: 900,
+            company_name: "Locked KK".into(),
+            company_founded: 19_500_101,
+            par_value: 50,
+            authorized: 1_000_000,
+            restriction: TransferRestriction::NonTransferable,
+            conditions: "employee shares".into(),
+        })
+        .unwrap();
+    let spec = *w.exchange.spec(I).unwrap();
+    w.exchange
+        .add_instrument(InstrumentSpec {
+            instrument: 900,
+            ..spec
+        })
+        .unwrap();
+    let req = w.sign_as(
+        A,
+        IssueRequest {
+            user_id: A,
+            name_address: "A".into(),
+            instrument: 900,
+            class: ShareClass::Common,
+            quantity: 100,
+            dividend_account: "a".into(),
+            seq: 0,
+        },
+    );
+    let now = w.now;
+    let locked = w.register.issue(&req, now).unwrap();
+    let mut o = order(A, Side::Sell, Some(MID), 100);
+    o.instrument = 900;
+    o.certificates = vec![locked];
+    let r = w.sign_as(A, o);
+    let r = submit(&mut w, &r);
+    assert_eq!(refusal(&w, r), Refusal::TransferRestricted);
+    // A party that is not an investor cannot order.
+    let reg_key = w.party_key(2);
+    let r = Signed::sign(order(2, Side::Buy, Some(MID), 10), 2, &reg_key);
+    let r = submit(&mut w, &r);
+    assert_eq!(refusal(&w, r), Refusal::WrongRole);
+    // An attestation past its window; a revoked one.
+    let r = w.sign_as(B, order(B, Side::Buy, Some(MID), 10));
+    let r = w
+        .exchange
+        .submit(&r, u64::MAX / 2 + 1, &mut w.register, &mut w.ledger);
+    assert_eq!(refusal(&w, r), Refusal::AttestationExpired);
+    let serial = w.exchange_serial_of(B);
+    let rev = w.ca.revoke(&[serial], 0);
+    w.exchange.identities_mut().apply_revocation(&rev).unwrap();
+    let r = buy(&mut w, B, MID, 10);
+    assert_eq!(refusal(&w, r), Refusal::AttestationRevoked);
+    assert_eq!(w.ledger.reservation_count(), 0);
+    invariants(&w);
+}
