@@ -870,16 +870,85 @@ fn every_new_message_round_trips_and_decodes_strictly() {
             k,
         )
         .to_bytes(),
+        Signed::sign(
+            CompletionNotice {
+                party: A,
+                reception_number: 1,
+                side: Side::Sell,
+                match_number: 2,
+                transfer_number: 3,
+                instrument: I,
+                quantity: 4,
+                price: MID,
+                new_cert_id: kabuken::certs::CertId {
+                    serial: 5,
+                    tag: [6; 16],
+                },
+                change_cert_id: Some(kabuken::certs::CertId {
+                    serial: 7,
+                    tag: [8; 16],
+                }),
+            },
+            3,
+            k,
+        )
+        .to_bytes(),
+        Signed::sign(
+            kabuken::settle::SettlementRequest {
+                exchange: 3,
+                match_number: 1,
+                buy_order: 2,
+                amount: d("1234.5"),
+                release: d("0.05"),
+                buyer_account: 4,
+                seller_account: 5,
+                seq: 6,
+            },
+            3,
+            k,
+        )
+        .to_bytes(),
+        Signed::sign(
+            kabuken::settle::AccountAnswer {
+                account: 1,
+                owner: A,
+                available: d("-0.01"),
+                reserved: Decimal::ZERO,
+                request_hash: Digest::of(b"q"),
+            },
+            4,
+            k,
+        )
+        .to_bytes(),
     ];
+    let mut kinds = std::collections::BTreeSet::new();
     for b in msgs {
         let m = AnyMessage::decode(&b).expect("decodes");
+        kinds.insert(b[1]);
         assert_eq!(m.to_bytes(), b);
         assert!(m.verify(&k.public()).is_ok());
         let mut t = b.clone();
         t.push(0);
         assert!(AnyMessage::decode(&t).is_err());
-        assert!(AnyMessage::decode(&b[..b.len() - 1]).is_err());
+        for n in 0..b.len() {
+            assert!(AnyMessage::decode(&b[..n]).is_err(), "truncated to {n}");
+        }
+        // Whatever decodes after a bit flip re-encodes exactly and no
+        // longer verifies.
+        for i in 0..b.len() {
+            let mut f = b.clone();
+            f[i] ^= 0x80;
+            if let Ok(m2) = AnyMessage::decode(&f) {
+                assert_eq!(m2.to_bytes(), f);
+                assert!(m2.verify(&k.public()).is_err(), "flip at {i} verifies");
+            }
+        }
     }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<u8>>(),
+        (16..=25).collect::<Vec<u8>>(),
+        "every exchange and settlement kind covered"
+    );
 }
 
 /// The out-of-band seam: a hook that holds every order above a size.
