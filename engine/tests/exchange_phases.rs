@@ -225,6 +225,16 @@ fn seed_001_every_phase() {
     assert_eq!(bcert.body.id, m0.new_cert_id);
     // Queries.
     assert_eq!(w.exchange.trades_of(A).count(), 1);
+    let h = w.exchange.holdings_of(B);
+    assert!(h
+        .iter()
+        .any(|x| x.serial == m0.new_cert_id.serial && x.shares == 300 && x.reserved_to.is_none()));
+    let h = w.exchange.holdings_of(A);
+    assert!(h
+        .iter()
+        .any(|x| x.serial == change.serial && x.shares == 700 && x.reserved_to == Some(s)));
+    let st = w.exchange.order(s).unwrap();
+    assert_eq!((st.state, st.filled, st.open), (OrderState::Open, 300, 700));
     assert_eq!(w.exchange.trades_of(C).count(), 0);
     let md = w.exchange.market_data(I, 5).unwrap();
     assert_eq!(md.best_ask, Some((MID, 700)));

@@ -520,6 +520,19 @@ pub struct ExchangeStats {
     pub anomalies: Vec<String>,
 }
 
+/// One certificate in [`Exchange::holdings_of`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holding {
+    /// The certificate ID's serial.
+    pub serial: u64,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Shares.
+    pub shares: Qty,
+    /// The sell order it is reserved to, if any.
+    pub reserved_to: Option<u64>,
+}
+
 /// Market data of one book.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarketData {
@@ -702,6 +715,27 @@ impl Exchange {
         self.matches
             .iter()
             .filter(move |m| m.buyer == user || m.seller == user)
+    }
+    /// An investor's holdings as the exchange's ID list shows them: every
+    /// live or reserved certificate ID held by `user`, with its instrument,
+    /// shares and the order it is reserved to (a scan of the ID table).
+    #[must_use]
+    pub fn holdings_of(&self, user: UserId) -> Vec<Holding> {
+        (0..self.ids.allocated())
+            .filter_map(|s| self.ids.get(s).map(|(st, f)| (s, st, f)))
+            .filter(|(_, st, f)| {
+                f.holder == user && matches!(st, IdState::Live | IdState::Reserved(_))
+            })
+            .map(|(serial, st, f)| Holding {
+                serial,
+                instrument: f.instrument,
+                shares: f.quantity,
+                reserved_to: match st {
+                    IdState::Reserved(o) => Some(o),
+                    _ => None,
+                },
+            })
+            .collect()
     }
     /// An investor's open orders.
     pub fn open_orders_of(&self, user: UserId) -> impl Iterator<Item = &OrderRecord> {
