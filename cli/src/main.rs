@@ -505,6 +505,13 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
             "released_amount": totals.released.to_string(),
             "deposited": totals.deposited.to_string(),
             "steps_by_kind": kinds,
+            "per_order": {
+                "signatures": signed as f64 / sent.max(1) as f64,
+                "exchange_verifications": es.verified as f64 / sent.max(1) as f64,
+                "book_trades": es.trades as f64 / sent.max(1) as f64,
+                "transfers": es.matches as f64 / sent.max(1) as f64,
+                "settlements": totals.settlements as f64 / sent.max(1) as f64,
+            },
             "state_hash": hex(&w.state_hash()),
             "invariants_ok": ok,
             "failures": failures,
@@ -528,6 +535,15 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
             "signatures    {signed} signed by investors and exchange ({:.0}/s), {} verified by the exchange",
             signed as f64 / seconds,
             es.verified
+        );
+        let per = |n: u64| n as f64 / sent.max(1) as f64;
+        println!(
+            "per order     {:.2} signatures, {:.2} exchange verifications, {:.2} book trades, {:.2} transfers, {:.2} settlements (unit costs: cargo bench --bench exchange)",
+            per(signed),
+            per(es.verified),
+            per(es.trades),
+            per(es.matches),
+            per(totals.settlements)
         );
         println!(
             "latency       per request: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
