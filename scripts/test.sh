@@ -46,8 +46,8 @@ else
   echo "SKIPPED: Flash conformance suite ($shared/conformance/flash not found; set KABUKEN_SHARED)"
 fi
 
-step "main job smoke run: kabuken simulate --orders 200000"
-./target/release/kabuken simulate --orders 200000
+step "main job smoke run: kabuken simulate --orders 20000"
+./target/release/kabuken simulate --orders 20000
 
 step "Python wheel: build, install in a fresh venv, stubtest, mypy, pytest"
 bash scripts/test-python.sh

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use kabuken::book::model::ModelBook;
 use kabuken::book::{Book, BookConfig, Command, NewOrder, TimeInForce};
+use kabuken::exchange::sim::{SimConfig, World};
 use kabuken::replay::flash::{self, Msg, ReportHasher};
 use kabuken::replay::{lobster, read_maybe_xz, synth};
 use kabuken_bench::{flash_stats, lobster::lobster_report};
@@ -25,16 +26,23 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run a whole trading session end to end and report. (Until the
-    /// exchange lands: a generated order flow through the order book, checked
-    /// against the reference model.)
+    /// Run a whole trading session end to end and report: a CA, a register,
+    /// an exchange with several instruments, settlement and many investors;
+    /// signed orders (honest and malicious), transfers, direct transfers,
+    /// reissues; then every invariant of DESIGN.md section 3 is checked.
     Simulate {
         /// PRNG seed; the same seed gives the same session.
         #[arg(long, default_value_t = 23)]
         seed: u64,
-        /// Number of new orders.
-        #[arg(long, default_value_t = 1_000_000)]
+        /// Number of order requests (honest and malicious).
+        #[arg(long, default_value_t = 20_000)]
         orders: u64,
+        /// Number of investors.
+        #[arg(long, default_value_t = 50)]
+        investors: u32,
+        /// Number of instruments.
+        #[arg(long, default_value_t = 4)]
+        instruments: u32,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -49,6 +57,19 @@ enum Cmd {
 
 #[derive(Subcommand, Debug)]
 enum ReplayCmd {
+    /// A generated order flow (seeded) through the bare order book, checked
+    /// against the reference model and for determinism.
+    Synth {
+        /// PRNG seed.
+        #[arg(long, default_value_t = 23)]
+        seed: u64,
+        /// Number of new orders.
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// A Flash benchmark workload (`.bin` or `.bin.xz`).
     Flash {
         /// The workload file.
@@ -102,7 +123,14 @@ enum ConformanceCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Simulate { seed, orders, json } => simulate(seed, orders, json),
+        Cmd::Simulate {
+            seed,
+            orders,
+            investors,
+            instruments,
+            json,
+        } => simulate(seed, orders, investors, instruments, json),
+        Cmd::Replay(ReplayCmd::Synth { seed, orders, json }) => replay_synth(seed, orders, json),
         Cmd::Replay(ReplayCmd::Flash {
             workload,
             runs,
@@ -301,9 +329,8 @@ fn replay_lobster(zip: &Path, runs: usize, levels: Option<usize>, json: bool) ->
     Ok(ExitCode::SUCCESS)
 }
 
-/// The provisional main job: a generated session through the book, with its
-/// invariants checked.
-fn simulate(seed: u64, orders: u64, json: bool) -> Res {
+/// A generated session through the bare book, with its invariants checked.
+fn replay_synth(seed: u64, orders: u64, json: bool) -> Res {
     let cfg = synth::SynthConfig {
         seed,
         orders,
@@ -356,7 +383,7 @@ fn simulate(seed: u64, orders: u64, json: bool) -> Res {
         });
         println!("{v}");
     } else {
-        println!("kabuken simulate (seed {seed}): a generated session through the order book");
+        println!("kabuken replay synth (seed {seed}): a generated session through the order book");
         println!("{}", stats.describe());
         println!(
             "events        accepted {accepted}, trades {trades}, cancels {cancels}, modifies {modifies}, refused cancels {cancel_rej}, refused modifies {modify_rej}"
@@ -378,6 +405,181 @@ fn simulate(seed: u64, orders: u64, json: bool) -> Res {
         }
     }
     Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The main job: a whole market, a session of signed requests, the
+/// invariants, a report.
+fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool) -> Res {
+    if investors < 2 || instruments == 0 {
+        return Err("need at least 2 investors and 1 instrument".into());
+    }
+    let pb = spinner("setting up the market (keys, attestations, certificates, cash)");
+    let setup = Instant::now();
+    let mut w = World::new(SimConfig {
+        seed,
+        investors,
+        instruments,
+        cash: 10_000_000,
+        orders_hint: orders,
+        ..SimConfig::default()
+    });
+    let setup_s = setup.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let pb = ProgressBar::new(orders);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} orders [{elapsed} < {eta}]")
+            .expect("static template"),
+    );
+    if orders < 50_000 {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut hist = kabuken_bench::latency_histogram();
+    let mut steps: u64 = 0;
+    let mut kinds: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let start = Instant::now();
+    while w.stats().orders < orders {
+        let t = Instant::now();
+        let k = w.step();
+        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let _ = hist.record(ns.max(1));
+        steps += 1;
+        *kinds.entry(format!("{k:?}")).or_insert(0) += 1;
+        if steps % 512 == 0 {
+            pb.set_position(w.stats().orders);
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let pb = spinner("checking the invariants");
+    let failures = match w.check_invariants() {
+        Ok(()) => Vec::new(),
+        Err(e) => e,
+    };
+    pb.finish_and_clear();
+    let es = w.exchange.stats().clone();
+    let ss = w.stats().clone();
+    let sent = ss.orders;
+    let signed = ss.client_signed + es.signed;
+    let transfers = w.register.transfers().len() as u64;
+    let totals = w.ledger.totals().clone();
+    let refusals = w.refusals();
+    let q = |p: f64| hist.value_at_quantile(p);
+    let ok = failures.is_empty();
+    if json {
+        let v = serde_json::json!({
+            "seed": seed,
+            "investors": investors,
+            "instruments": instruments,
+            "orders": sent,
+            "accepted": es.accepted,
+            "amendments": ss.amendments,
+            "steps": steps,
+            "setup_seconds": setup_s,
+            "seconds": seconds,
+            "orders_per_s": sent as f64 / seconds,
+            "requests_per_s": steps as f64 / seconds,
+            "signed_messages": signed,
+            "signed_messages_per_s": signed as f64 / seconds,
+            "verifications_by_exchange": es.verified,
+            "p50_ns": q(0.5),
+            "p99_ns": q(0.99),
+            "p999_ns": q(0.999),
+            "max_ns": hist.max(),
+            "trades": es.trades,
+            "matches": es.matches,
+            "transfers": transfers,
+            "direct_transfers": ss.direct_transfers,
+            "reissues": ss.reissues,
+            "claims": ss.claims,
+            "shares_traded": es.shares.to_string(),
+            "refusals": refusals,
+            "register_refusals": es.register_refusals,
+            "attacks": ss.attacks,
+            "attacks_accepted": ss.attacks_accepted,
+            "settlements": totals.settlements,
+            "settled_amount": totals.settled.to_string(),
+            "released_amount": totals.released.to_string(),
+            "deposited": totals.deposited.to_string(),
+            "steps_by_kind": kinds,
+            "per_order": {
+                "signatures": signed as f64 / sent.max(1) as f64,
+                "exchange_verifications": es.verified as f64 / sent.max(1) as f64,
+                "book_trades": es.trades as f64 / sent.max(1) as f64,
+                "transfers": es.matches as f64 / sent.max(1) as f64,
+                "settlements": totals.settlements as f64 / sent.max(1) as f64,
+            },
+            "state_hash": hex(&w.state_hash()),
+            "invariants_ok": ok,
+            "failures": failures,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "kabuken simulate (seed {seed}): {investors} investors, {instruments} instruments, signed requests end to end"
+        );
+        println!(
+            "setup         {setup_s:.2} s (keys, attestations, {} certificates, cash)",
+            u64::from(investors) * u64::from(instruments)
+        );
+        println!(
+            "requests      {steps} in {seconds:.2} s: {sent} orders ({:.0} orders/s, {} accepted), {} cancels/reduces/modifies",
+            sent as f64 / seconds,
+            es.accepted,
+            ss.amendments
+        );
+        println!(
+            "signatures    {signed} signed by investors and exchange ({:.0}/s), {} verified by the exchange",
+            signed as f64 / seconds,
+            es.verified
+        );
+        let per = |n: u64| n as f64 / sent.max(1) as f64;
+        println!(
+            "per order     {:.2} signatures, {:.2} exchange verifications, {:.2} book trades, {:.2} transfers, {:.2} settlements (unit costs: cargo bench --bench exchange)",
+            per(signed),
+            per(es.verified),
+            per(es.trades),
+            per(es.matches),
+            per(totals.settlements)
+        );
+        println!(
+            "latency       per request: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            hist.max()
+        );
+        println!(
+            "trades        {} book trades, {} matches transferred ({} shares), {} register transfers in all",
+            es.trades, es.matches, es.shares, transfers
+        );
+        println!(
+            "phases        {} certificates claimed by transfer number, {} direct transfers, {} reissues",
+            ss.claims, ss.direct_transfers, ss.reissues
+        );
+        println!(
+            "attacks       {} sent, {} accepted; register refused {} transfers",
+            ss.attacks, ss.attacks_accepted, es.register_refusals
+        );
+        let r: Vec<String> = refusals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("refusals      {}", r.join(", "));
+        println!(
+            "settlement    {} settlements, {} paid, {} released, {} deposited",
+            totals.settlements, totals.settled, totals.released, totals.deposited
+        );
+        println!("state hash    {}", hex(&w.state_hash()));
+        if ok {
+            println!("invariants    ok (shares and cash conserved, no ID spent twice, register/ID list/exchange agree, no crossed book)");
+        } else {
+            for f in &failures {
+                println!("INVARIANT FAILED: {f}");
+            }
+        }
+    }
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

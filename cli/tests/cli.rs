@@ -26,28 +26,55 @@ fn simulate_json_is_deterministic_and_checks_invariants() {
     let run = || {
         json(
             &kabuken()
-                .args(["simulate", "--orders", "20000", "--seed", "5", "--json"])
+                .args(["simulate", "--orders", "4000", "--seed", "5", "--json"])
                 .output()
                 .unwrap(),
         )
     };
     let a = run();
     let b = run();
-    assert_eq!(a["invariants_ok"], true);
+    assert_eq!(a["invariants_ok"], true, "{a}");
     assert_eq!(a["state_hash"], b["state_hash"]);
     assert_eq!(a["trades"], b["trades"]);
+    assert_eq!(a["refusals"], b["refusals"]);
     assert!(a["trades"].as_u64().unwrap() > 0);
+    assert!(a["transfers"].as_u64().unwrap() > 0);
+    assert_eq!(a["orders"].as_u64(), Some(4000));
+    assert_eq!(a["attacks_accepted"].as_u64(), Some(0));
     for key in [
-        "messages",
+        "orders_per_s",
+        "signed_messages_per_s",
         "seconds",
-        "msgs_per_s",
         "p50_ns",
         "p99_ns",
         "p999_ns",
         "max_ns",
+        "settlements",
     ] {
         assert!(a[key].is_number(), "{key}");
     }
+    let refusals = a["refusals"].as_object().unwrap();
+    for reason in [
+        "bad_signature",
+        "replay",
+        "certificate_in_use",
+        "policy_quantity",
+    ] {
+        assert!(refusals[reason].as_u64().unwrap() > 0, "{reason}");
+    }
+}
+
+#[test]
+fn replay_synth_keeps_the_book_checks() {
+    let out = kabuken()
+        .args([
+            "replay", "synth", "--orders", "20000", "--seed", "5", "--json",
+        ])
+        .output()
+        .unwrap();
+    let a = json(&out);
+    assert_eq!(a["invariants_ok"], true);
+    assert!(a["trades"].as_u64().unwrap() > 0);
 }
 
 #[test]

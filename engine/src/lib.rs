@@ -15,6 +15,10 @@
 //!   policies, revocation.
 //! - [`register`]: the shareholder register, transfers, direct transfers,
 //!   reissue, holdings inquiry and the signed certificate-ID list.
+//! - [`settle`]: cash accounts with exact decimal balances, reservations
+//!   for buy orders, delivery versus payment, signed account inquiry.
+//! - [`exchange`]: signed order reception, matching through [`book`],
+//!   transfer through the register, completion notices and settlement.
 //! - [`oob`]: out-of-band verification of large requests over a second
 //!   channel (seed 002).
 //! - [`runtime`]: the concurrent runtime; so far lock-free market data
@@ -27,9 +31,11 @@
 pub mod book;
 pub mod certs;
 pub mod crypto;
+pub mod exchange;
 pub mod identity;
 pub mod oob;
 pub mod register;
 pub mod replay;
 pub mod runtime;
+pub mod settle;
 pub mod types;

@@ -3,7 +3,7 @@
 //! encoding is canonical).
 #![no_main]
 
-use kabuken::register::AnyMessage;
+use kabuken::exchange::AnyMessage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

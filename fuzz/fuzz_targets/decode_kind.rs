@@ -5,7 +5,7 @@
 #![no_main]
 
 use kabuken::crypto::{MsgKind, WIRE_VERSION};
-use kabuken::register::AnyMessage;
+use kabuken::exchange::AnyMessage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

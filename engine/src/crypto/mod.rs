@@ -83,11 +83,21 @@ pub enum MsgKind {
     ReissueResponse = 13,
     IdListSnapshot = 14,
     IdListDelta = 15,
+    OrderRequest = 16,
+    CancelRequest = 17,
+    ReduceRequest = 18,
+    ModifyRequest = 19,
+    ReceptionReceipt = 20,
+    ErrorNotice = 21,
+    CompletionNotice = 22,
+    SettlementRequest = 23,
+    AccountInquiry = 24,
+    AccountAnswer = 25,
 }
 
 impl MsgKind {
     /// All kinds, in byte order.
-    pub const ALL: [MsgKind; 15] = [
+    pub const ALL: [MsgKind; 25] = [
         MsgKind::Attestation,
         MsgKind::Revocation,
         MsgKind::Certificate,
@@ -103,6 +113,16 @@ impl MsgKind {
         MsgKind::ReissueResponse,
         MsgKind::IdListSnapshot,
         MsgKind::IdListDelta,
+        MsgKind::OrderRequest,
+        MsgKind::CancelRequest,
+        MsgKind::ReduceRequest,
+        MsgKind::ModifyRequest,
+        MsgKind::ReceptionReceipt,
+        MsgKind::ErrorNotice,
+        MsgKind::CompletionNotice,
+        MsgKind::SettlementRequest,
+        MsgKind::AccountInquiry,
+        MsgKind::AccountAnswer,
     ];
 
     /// The kind for a wire byte.
@@ -130,6 +150,16 @@ impl MsgKind {
             MsgKind::ReissueResponse => b"kabuken/v1/reissue-response\0",
             MsgKind::IdListSnapshot => b"kabuken/v1/id-list-snapshot\0",
             MsgKind::IdListDelta => b"kabuken/v1/id-list-delta\0",
+            MsgKind::OrderRequest => b"kabuken/v1/order-request\0",
+            MsgKind::CancelRequest => b"kabuken/v1/cancel-request\0",
+            MsgKind::ReduceRequest => b"kabuken/v1/reduce-request\0",
+            MsgKind::ModifyRequest => b"kabuken/v1/modify-request\0",
+            MsgKind::ReceptionReceipt => b"kabuken/v1/reception-receipt\0",
+            MsgKind::ErrorNotice => b"kabuken/v1/error-notice\0",
+            MsgKind::CompletionNotice => b"kabuken/v1/completion-notice\0",
+            MsgKind::SettlementRequest => b"kabuken/v1/settlement-request\0",
+            MsgKind::AccountInquiry => b"kabuken/v1/account-inquiry\0",
+            MsgKind::AccountAnswer => b"kabuken/v1/account-answer\0",
         }
     }
 }
@@ -578,7 +608,7 @@ mod tests {
             assert!(labels.insert(k.label()));
         }
         assert_eq!(MsgKind::from_u8(0), None);
-        assert_eq!(MsgKind::from_u8(16), None);
+        assert_eq!(MsgKind::from_u8(26), None);
     }
 
     #[test]

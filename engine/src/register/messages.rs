@@ -635,6 +635,8 @@ impl AnyMessage {
             MsgKind::ReissueResponse => AnyMessage::ReissueResponse(Signed::from_bytes(bytes)?),
             MsgKind::IdListSnapshot => AnyMessage::IdListSnapshot(Signed::from_bytes(bytes)?),
             MsgKind::IdListDelta => AnyMessage::IdListDelta(Signed::from_bytes(bytes)?),
+            // Exchange and settlement kinds: `kabuken::exchange::AnyMessage`.
+            _ => return Err(WireError::WrongKind),
         })
     }
 

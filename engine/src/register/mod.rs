@@ -349,6 +349,17 @@ impl Register {
     pub fn record(&self, id: &CertId) -> Option<&Record> {
         self.records.get(&id.serial).filter(|r| r.cert_id == *id)
     }
+    /// The signed certificate issued under `id` (current or retired). A
+    /// certificate is public, register-signed data: holding it grants
+    /// nothing (selling needs the holder's signed order, a direct transfer
+    /// the holder's endorsement). The exchange uses it to attach a change
+    /// certificate, reserved to a sell order, to that order's next transfer.
+    #[must_use]
+    pub fn certificate(&self, id: &CertId) -> Option<&Signed<Certificate>> {
+        self.certificates
+            .get(&id.serial)
+            .filter(|c| c.body.id == *id)
+    }
     /// The transfer history, in transfer-number order.
     #[must_use]
     pub fn transfers(&self) -> &[TransferRecord] {
