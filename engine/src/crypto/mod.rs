@@ -17,6 +17,7 @@
 //! message kinds (for domain separation) but not their contents.
 #![forbid(unsafe_code)]
 
+pub mod merkle;
 pub mod wire;
 
 use core::fmt;
