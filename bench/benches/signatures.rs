@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kabuken::certs::{CertIdKey, Certificate, ShareClass, TransferRestriction, SIG_ALG_ED25519};
-use kabuken::crypto::{verify_batch, BatchItem, KeyPair, MsgKind, PublicKey, Signature, Signed};
+use kabuken::crypto::{
+    merkle, verify_batch, BatchItem, KeyPair, MsgKind, PublicKey, Signature, Signed,
+};
 
 fn cert() -> Certificate {
     Certificate {
@@ -77,6 +79,36 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(n), &items, |b, items| {
             b.iter(|| verify_batch(black_box(items)).expect("ok"))
         });
+    }
+    g.finish();
+
+    // Outbound batch signing: one signature over a Merkle root per batch
+    // (per-message cost = throughput), and checking one member.
+    let mut g = c.benchmark_group("signatures/merkle_batch");
+    let key = KeyPair::from_seed(&[9; 32]);
+    let pk = key.public();
+    for n in [64usize, 256, 1024] {
+        let msgs: Vec<Vec<u8>> = (0..n).map(|i| [i as u8; 128].to_vec()).collect();
+        let items: Vec<(MsgKind, &[u8])> = msgs
+            .iter()
+            .map(|m| (MsgKind::CompletionNotice, m.as_slice()))
+            .collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("sign", n), &items, |b, items| {
+            b.iter(|| merkle::sign_batch(&key, black_box(items)).expect("ok"))
+        });
+        let proofs = merkle::sign_batch(&key, &items).expect("ok");
+        g.throughput(Throughput::Elements(1));
+        g.bench_with_input(
+            BenchmarkId::new("verify_member", n),
+            &proofs[n / 2],
+            |b, p| {
+                b.iter(|| {
+                    p.verify(&pk, MsgKind::CompletionNotice, black_box(&msgs[n / 2]))
+                        .expect("ok")
+                })
+            },
+        );
     }
     g.finish();
 }
