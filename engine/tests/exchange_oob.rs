@@ -437,3 +437,38 @@ fn expiry_voids_when_time_advances() {
     assert_eq!(state(&m, n), Some(OrderState::Expired));
     invariants(&m);
 }
+
+#[test]
+fn simulated_session_with_contractors_keeps_every_invariant() {
+    let mut w = World::new(SimConfig {
+        seed: 5,
+        investors: 20,
+        instruments: 2,
+        cash: 10_000_000,
+        orders_hint: 3_000,
+        usage_limit: 1_000_000_000_000,
+    });
+    assert_eq!(w.enable_oob(4), 5);
+    for k in 0..3_000 {
+        w.step();
+        if k % 100 == 0 {
+            if let Err(e) = w.check_invariants() {
+                panic!("step {k}: {e:#?}");
+            }
+        }
+    }
+    w.check_invariants().unwrap();
+    let st = w.oob_stats().unwrap();
+    assert!(
+        st.confirmed > 0
+            && st.cancelled > 0
+            && st.wrong_answers > 0
+            && st.locked_out > 0
+            && st.expired > 0
+            && st.duress > 0,
+        "{st:?}"
+    );
+    let (alarms, lockouts) = w.oob_alarms().unwrap();
+    assert_eq!(alarms, st.duress);
+    assert!(lockouts > 0);
+}
