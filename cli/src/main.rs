@@ -427,6 +427,8 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
         orders_hint: orders,
         ..SimConfig::default()
     });
+    // Every fifth investor confirms its large orders out of band.
+    let contractors = w.enable_oob(5);
     let setup_s = setup.elapsed().as_secs_f64();
     pb.finish_and_clear();
     let pb = ProgressBar::new(orders);
@@ -469,8 +471,12 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
     let refusals = w.refusals();
     let q = |p: f64| hist.value_at_quantile(p);
     let ok = failures.is_empty();
+    let oob = w.oob_stats().unwrap_or_default();
+    let (alarms, lockout_notices) = w.oob_alarms().unwrap_or_default();
     if json {
-        let v = serde_json::json!({
+        let oob_json: serde_json::Value =
+            serde_json::from_str(&oob.to_json()).map_err(|e| e.to_string())?;
+        let mut v = serde_json::json!({
             "seed": seed,
             "investors": investors,
             "instruments": instruments,
@@ -516,6 +522,10 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
             "invariants_ok": ok,
             "failures": failures,
         });
+        v["oob"] = oob_json;
+        v["oob_contractors"] = contractors.into();
+        v["oob_duress_alarms"] = alarms.into();
+        v["oob_lockout_notices"] = lockout_notices.into();
         println!("{v}");
     } else {
         println!(
@@ -569,6 +579,10 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
         println!(
             "settlement    {} settlements, {} paid, {} released, {} deposited",
             totals.settlements, totals.settled, totals.released, totals.deposited
+        );
+        println!(
+            "oob           {contractors} contractors: {} confirmed, {} cancelled, {} wrong answers, {} locked out, {} expired, {} duress ({alarms} alarms raised, answered as confirmed)",
+            oob.confirmed, oob.cancelled, oob.wrong_answers, oob.locked_out, oob.expired, oob.duress
         );
         println!("state hash    {}", hex(&w.state_hash()));
         if ok {

@@ -61,6 +61,18 @@ fn simulate_json_is_deterministic_and_checks_invariants() {
         "policy_quantity",
     ] {
         assert!(refusals[reason].as_u64().unwrap() > 0, "{reason}");
+    } // Out-of-band verification at reception: every outcome occurs.
+    assert_eq!(a["oob"], b["oob"]);
+    let oob = a["oob"].as_object().expect("oob object");
+    for key in [
+        "confirmed",
+        "cancelled",
+        "wrong_answers",
+        "locked_out",
+        "expired",
+        "duress",
+    ] {
+        assert!(oob[key].as_u64().unwrap() > 0, "oob {key}: {oob:?}");
     }
 }
 

@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod messages;
+pub mod oob_gate;
 pub mod sim;
 
 use core::fmt;
@@ -340,6 +341,59 @@ pub trait ReceptionHook {
         reception_number: u64,
         now: Timestamp,
     ) -> bool;
+
+    /// The full decision: go to the book now, hold (received, reservations
+    /// kept, not in the book until a later [`HeldDecision`]), or refuse.
+    /// `worst` is the price per share the reservation assumes (the limit,
+    /// or the band's top for a market order). Defaults to [`Self::admit`].
+    fn reception(
+        &mut self,
+        order: &Signed<OrderRequest>,
+        reception_number: u64,
+        worst: Ticks,
+        now: Timestamp,
+    ) -> Admission {
+        let _ = worst;
+        if self.admit(order, reception_number, now) {
+            Admission::Admit
+        } else {
+            Admission::Refuse
+        }
+    }
+
+    /// Decisions about held orders reached since the last call (the hook
+    /// may also let time pass to `now`, e.g. expire pending requests).
+    /// Called by [`Exchange::poll_held`] and [`Exchange::advance_time`].
+    fn decisions(&mut self, now: Timestamp) -> Vec<HeldDecision> {
+        let _ = now;
+        Vec::new()
+    }
+}
+
+/// What [`ReceptionHook::reception`] decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Admission {
+    /// To the book now.
+    Admit,
+    /// Received and reserved, held out of the book.
+    Hold,
+    /// Refused ([`Refusal::OutOfBand`]); everything released.
+    Refuse,
+}
+
+/// A later decision about a held order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HeldDecision {
+    /// Enter the book now (same reception number).
+    Release(u64),
+    /// Voided: reservations released, the order ends in this state
+    /// ([`OrderState::Cancelled`] or [`OrderState::Expired`]).
+    Void(u64, OrderState),
+}
+
+struct HeldOrder {
+    rec: OrderRecord,
+    order: NewOrder,
 }
 
 /// One instrument's trading rules.
@@ -589,6 +643,7 @@ pub struct Exchange {
     outbox: Vec<Outgoing>,
     stats: ExchangeStats,
     hook: Option<Box<dyn ReceptionHook + Send>>,
+    held: BTreeMap<u64, HeldOrder>,
 }
 
 impl fmt::Debug for Exchange {
@@ -636,6 +691,7 @@ impl Exchange {
             outbox: Vec::new(),
             stats: ExchangeStats::default(),
             hook: None,
+            held: BTreeMap::new(),
         }
     }
 
@@ -838,7 +894,7 @@ impl Exchange {
         let hash = req.digest();
         let user = req.body.user_id;
         let reception = self.next_reception;
-        let rec = match self.receive(req, reception, hash, now, cash) {
+        let (rec, hold) = match self.receive(req, reception, hash, now, cash) {
             Ok(r) => r,
             Err(why) => {
                 let n = self.refuse(user, hash, 0, why);
@@ -846,15 +902,6 @@ impl Exchange {
             }
         };
         let b = &req.body;
-        // Time moves only for an order that passed reception (a refused
-        // request changes nothing): GTD orders due by now expire first.
-        if self
-            .markets
-            .get(&b.instrument)
-            .is_some_and(|m| now > m.book.now())
-        {
-            self.advance_time(now, reg, cash);
-        }
         let o = NewOrder {
             id: reception,
             side: b.side,
@@ -865,6 +912,32 @@ impl Exchange {
             owner: user,
             stp: StpMode::CancelNewest,
         };
+        if hold {
+            // Received and reserved, held out of the book until the hook
+            // decides (see [`Exchange::poll_held`]).
+            self.next_reception += 1;
+            self.last_seq.insert(req.signer, b.seq);
+            self.stats.accepted += 1;
+            if rec.side == Side::Buy {
+                self.add_open_buy(user, rec.cash_reserved, true);
+            }
+            self.held.insert(reception, HeldOrder { rec, order: o });
+            return Ok(self.sign(ReceptionReceipt {
+                user_id: user,
+                reception_number: reception,
+                request_kind: 0,
+                request_hash: hash,
+            }));
+        }
+        // Time moves only for an order that passed reception (a refused
+        // request changes nothing): GTD orders due by now expire first.
+        if self
+            .markets
+            .get(&b.instrument)
+            .is_some_and(|m| now > m.book.now())
+        {
+            self.advance_books(now, reg, cash);
+        }
         let inst = b.instrument;
         let mut events = Vec::new();
         let booked = match self.markets.get_mut(&inst) {
@@ -911,7 +984,7 @@ impl Exchange {
         hash: Digest,
         now: Timestamp,
         cash: &mut dyn SettlementLink,
-    ) -> Result<OrderRecord, Refusal> {
+    ) -> Result<(OrderRecord, bool), Refusal> {
         let b = &req.body;
         // 1. The order's signature and its signer's attestation.
         self.stats.verified += 1;
@@ -1067,13 +1140,118 @@ impl Exchange {
             rec.certificates.push_back(c.clone());
         }
         // 9. The out-of-band seam.
-        if let Some(h) = self.hook.as_mut() {
-            if !h.admit(req, reception, now) {
+        let admission = match self.hook.as_mut() {
+            Some(h) => h.reception(req, reception, worst, now),
+            None => Admission::Admit,
+        };
+        match admission {
+            Admission::Admit => Ok((rec, false)),
+            Admission::Hold => Ok((rec, true)),
+            Admission::Refuse => {
                 self.unreserve(&rec, cash);
-                return Err(Refusal::OutOfBand);
+                Err(Refusal::OutOfBand)
             }
         }
-        Ok(rec)
+    }
+
+    /// Orders held by the reception seam, by reception number.
+    pub fn held_orders(&self) -> impl Iterator<Item = &OrderRecord> {
+        self.held.values().map(|h| &h.rec)
+    }
+
+    /// Asks the reception seam for its decisions about held orders (and
+    /// lets it see the time) and carries them out.
+    pub fn poll_held(
+        &mut self,
+        now: Timestamp,
+        reg: &mut dyn RegisterLink,
+        cash: &mut dyn SettlementLink,
+    ) {
+        let decisions = match self.hook.as_mut() {
+            Some(h) => h.decisions(now),
+            None => return,
+        };
+        for d in decisions {
+            let done = match d {
+                HeldDecision::Release(n) => self.release_held(n, now, reg, cash),
+                HeldDecision::Void(n, state) => self.void_held(n, state, cash),
+            };
+            if !done {
+                self.anomaly(format!("held decision {d:?} for no held order"));
+            }
+        }
+    }
+
+    /// A held order enters the book (through the normal path after
+    /// reception, same reception number). If the book refuses it now, its
+    /// reservations are released and the owner gets an [`ErrorNotice`].
+    /// Returns whether the order was held.
+    pub fn release_held(
+        &mut self,
+        reception: u64,
+        now: Timestamp,
+        reg: &mut dyn RegisterLink,
+        cash: &mut dyn SettlementLink,
+    ) -> bool {
+        let Some(h) = self.held.remove(&reception) else {
+            return false;
+        };
+        let HeldOrder { rec, order } = h;
+        let inst = rec.instrument;
+        if self.markets.get(&inst).is_some_and(|m| now > m.book.now()) {
+            self.advance_books(now, reg, cash);
+        }
+        let mut events = Vec::new();
+        let booked = match self.markets.get_mut(&inst) {
+            Some(m) => m.book.submit(&order, &mut events),
+            None => Err(RejectReason::UnknownOrder),
+        };
+        if let Err(reason) = booked {
+            let (user, hash) = (rec.user, rec.request_hash);
+            self.end_held(rec, OrderState::Cancelled, cash);
+            let n = self.refuse(user, hash, reception, reason.into());
+            self.outbox.push(Outgoing::Error(*n));
+            return true;
+        }
+        self.orders.insert(reception, rec);
+        self.run(inst, events, now, reg, cash);
+        true
+    }
+
+    /// A held order is voided: its reservations are released and it ends
+    /// in `state`. Returns whether the order was held.
+    pub fn void_held(
+        &mut self,
+        reception: u64,
+        state: OrderState,
+        cash: &mut dyn SettlementLink,
+    ) -> bool {
+        let Some(h) = self.held.remove(&reception) else {
+            return false;
+        };
+        self.end_held(h.rec, state, cash);
+        true
+    }
+
+    fn end_held(&mut self, mut rec: OrderRecord, state: OrderState, cash: &mut dyn SettlementLink) {
+        self.unreserve(&rec, cash);
+        if rec.side == Side::Buy {
+            self.add_open_buy(rec.user, rec.cash_reserved, false);
+        }
+        rec.cash_reserved = Decimal::ZERO;
+        rec.open = 0;
+        rec.state = state;
+        let certificates: Vec<Signed<Certificate>> = rec.certificates.drain(..).collect();
+        let (user, id) = (rec.user, rec.reception_number);
+        self.orders.insert(id, rec);
+        if !certificates.is_empty() {
+            self.outbox.push(Outgoing::Released {
+                user,
+                reception_number: id,
+                state,
+                certificates,
+            });
+        }
     }
 
     /// Verifies an amendment and finds the order; returns its instrument.
@@ -1285,8 +1463,20 @@ impl Exchange {
         Ok(extra)
     }
 
-    /// Advances every book's time to `now`, expiring GTD orders due.
+    /// Advances every book's time to `now`, expiring GTD orders due, and
+    /// lets the reception seam see the time ([`Self::poll_held`]: e.g.
+    /// pending out-of-band requests expire).
     pub fn advance_time(
+        &mut self,
+        now: Timestamp,
+        reg: &mut dyn RegisterLink,
+        cash: &mut dyn SettlementLink,
+    ) {
+        self.advance_books(now, reg, cash);
+        self.poll_held(now, reg, cash);
+    }
+
+    fn advance_books(
         &mut self,
         now: Timestamp,
         reg: &mut dyn RegisterLink,
@@ -1793,20 +1983,37 @@ impl Exchange {
         // 3 and 5: every open order covered; nothing reserved twice.
         let mut owner_of: HashMap<u64, u64> = HashMap::new();
         let mut open_buy: HashMap<UserId, Decimal> = HashMap::new();
-        for (id, r) in &self.orders {
+        let all = self
+            .orders
+            .iter()
+            .map(|(id, r)| (id, r, false))
+            .chain(self.held.iter().map(|(id, h)| (id, &h.rec, true)));
+        for (id, r, held) in all {
             let m = self.markets.get(&r.instrument);
             let resting = m.and_then(|m| m.book.order(*id));
+            if held && (r.state != OrderState::Open || self.orders.contains_key(id)) {
+                errs.push(format!("order {id}: held but not open, or recorded twice"));
+            }
             match r.state {
                 OrderState::Open => {
-                    let Some(info) = resting else {
-                        errs.push(format!("order {id}: open but not in the book"));
-                        continue;
-                    };
-                    if info.qty != r.open {
-                        errs.push(format!(
-                            "order {id}: book {} vs record {}",
-                            info.qty, r.open
-                        ));
+                    if held {
+                        if resting.is_some() {
+                            errs.push(format!("order {id}: held but in the book"));
+                        }
+                        if r.open != r.quantity {
+                            errs.push(format!("order {id}: held with {} open", r.open));
+                        }
+                    } else {
+                        let Some(info) = resting else {
+                            errs.push(format!("order {id}: open but not in the book"));
+                            continue;
+                        };
+                        if info.qty != r.open {
+                            errs.push(format!(
+                                "order {id}: book {} vs record {}",
+                                info.qty, r.open
+                            ));
+                        }
                     }
                     if r.side == Side::Sell {
                         if r.certificate_shares() < u128::from(r.open) {

@@ -10,8 +10,20 @@
 //! trade, handed back when a sell order ends, reissued, received by direct
 //! transfer) and sell only from that wallet, except when they misbehave on
 //! purpose.
+//!
+//! With [`World::enable_oob`] some investors are out-of-band contractors
+//! ([`crate::oob`], through [`super::oob_gate::OobGate`]): their large
+//! orders are held until the simulated holder, who reads the codes off a
+//! simulated device, confirms, cancels, answers under duress, answers
+//! wrongly until locked out (the operator re-enables the contractor a
+//! while later), or lets the request expire.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 use rust_decimal::Decimal;
 
@@ -23,6 +35,11 @@ use crate::book::TimeInForce;
 use crate::certs::{endorse, CertIdKey, Certificate, ShareClass, TransferRestriction};
 use crate::crypto::{KeyPair, Message, Signed, UserId, Validity};
 use crate::identity::{CertificateAuthority, IdentityStore, Policy, Role};
+use crate::oob::{
+    Argon2Params, ConfirmationInfo, ContractorId, ContractorSpec, DeliveryChannel, DeliveryFailed,
+    DeliveryMode, Device, DeviceKind, DuressAlarm, DuressReport, Hooks, MethodTable, Notice,
+    OobConfig, OobService, OobStats, Proof, Purpose,
+};
 use crate::register::{
     CertificateRequest, DirectTransferRequest, HoldingsInquiry, InstrumentConfig, IssueRequest,
     Register, RegisterConfig, ReissueKind, ReissueRequest,
@@ -150,6 +167,80 @@ pub struct World {
     seed: u64,
     spent: Vec<Signed<Certificate>>,
     stats: SimStats,
+    oob: Option<SimOob>,
+}
+
+/// Amount (ticks x shares) from which a contractor's order is held: 200
+/// shares at the reference price.
+pub const OOB_THRESHOLD: u64 = 200 * MID as u64;
+/// Lifetime of a pending request in the simulation (steps: time advances
+/// by one per step).
+pub const OOB_TTL: Timestamp = 40;
+/// Steps a locked-out contractor stays disabled before the operator
+/// re-enables it.
+pub const OOB_LOCKOUT_STEPS: Timestamp = 300;
+const OOB_NORMAL: &str = "4711";
+const OOB_DURESS: &str = "1147";
+
+/// The simulated devices and alarm: keep what was sent for the holder.
+#[derive(Default)]
+struct SimDevices {
+    inbox: Mutex<Vec<ConfirmationInfo>>,
+    lockout_notices: Mutex<u64>,
+    alarms: Mutex<u64>,
+}
+
+impl DeliveryChannel for SimDevices {
+    fn deliver(&self, _device: &Device, notice: &Notice<'_>) -> Result<(), DeliveryFailed> {
+        match notice {
+            // Broadcast to two devices: keep one copy.
+            Notice::Confirmation(i) => {
+                let mut inbox = self.inbox.lock();
+                if inbox.last().is_none_or(|l| l.request_ref != i.request_ref) {
+                    inbox.push((*i).clone());
+                }
+            }
+            Notice::LockedOut { .. } => *self.lockout_notices.lock() += 1,
+        }
+        Ok(())
+    }
+}
+
+impl DuressAlarm for SimDevices {
+    fn raise(&self, _report: &DuressReport) {
+        *self.alarms.lock() += 1;
+    }
+}
+
+/// What the simulated holder does with a confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HolderMove {
+    Confirm,
+    WrongThenConfirm,
+    Cancel,
+    Duress,
+    WrongUntilLockedOut,
+    Ignore,
+}
+
+/// The first moves, so that every outcome occurs in any session with a
+/// few held orders; random moves follow.
+const OOB_SCRIPT: [HolderMove; 6] = [
+    HolderMove::WrongThenConfirm,
+    HolderMove::Cancel,
+    HolderMove::Duress,
+    HolderMove::WrongUntilLockedOut,
+    HolderMove::Ignore,
+    HolderMove::Confirm,
+];
+
+struct SimOob {
+    service: Arc<OobService>,
+    devices: Arc<SimDevices>,
+    user_codes: HashMap<ContractorId, String>,
+    rng: SplitMix64,
+    moves: usize,
+    locked: Vec<(ContractorId, Timestamp)>,
 }
 
 impl core::fmt::Debug for World {
@@ -301,6 +392,7 @@ impl World {
             seed: cfg.seed,
             spent: Vec::new(),
             stats: SimStats::default(),
+            oob: None,
         };
         for i in 0..w.investors.len() {
             let id = w.investors[i].id;
@@ -480,8 +572,176 @@ impl World {
             self.reissue(i);
             StepKind::Reissue
         };
+        self.oob_round();
         self.deliver();
         kind
+    }
+
+    /// Makes every `every`-th investor (from the first) an out-of-band
+    /// contractor with a pager and an SMS phone, logged in once, and
+    /// installs the [`super::oob_gate::OobGate`] on the exchange. Cheap
+    /// argon2id parameters ([`Argon2Params::INSECURE_FAST`]): simulation
+    /// only. Returns the number of contractors.
+    ///
+    /// # Panics
+    /// Never: every setup step is valid by construction.
+    pub fn enable_oob(&mut self, every: usize) -> usize {
+        use super::oob_gate::{GateHost, OobGate};
+        let devices = Arc::new(SimDevices::default());
+        let host = GateHost::new();
+        let mut cfg = OobConfig::new(seeded_key(self.seed, 88).public().to_bytes());
+        cfg.argon2 = Argon2Params::INSECURE_FAST;
+        cfg.request_ttl = OOB_TTL;
+        cfg.max_wrong_answers = 3;
+        let service = Arc::new(
+            OobService::new(
+                cfg,
+                Hooks {
+                    forward: host.clone(),
+                    channel: devices.clone(),
+                    alarm: devices.clone(),
+                    biometric: None,
+                },
+            )
+            .expect("oob config"),
+        );
+        let mut rng = ChaCha20Rng::seed_from_u64(self.seed ^ 0x00b0_00b0);
+        let mut gate = OobGate::new(
+            service.clone(),
+            host,
+            Box::new(ChaCha20Rng::seed_from_u64(self.seed ^ 0x0c0d_e5e5)),
+        );
+        let mut user_codes = HashMap::new();
+        for inv in self.investors.iter().step_by(every.max(1)) {
+            let code = format!("inv{}", inv.id);
+            let device = |kind, address: String| Device {
+                address,
+                kind,
+                seal_key: None,
+            };
+            let spec = ContractorSpec {
+                user_code: code.clone(),
+                pin: format!("{:04}", inv.id % 10_000),
+                devices: vec![
+                    device(DeviceKind::Pager, format!("pager-{}", inv.id)),
+                    device(DeviceKind::Sms, format!("+81-90-{:08}", inv.id)),
+                ],
+                second_codes: vec![
+                    (OOB_NORMAL.into(), Purpose::Normal),
+                    (OOB_DURESS.into(), Purpose::Duress),
+                ],
+                threshold: OOB_THRESHOLD,
+                max_amount: u64::MAX / 4,
+                methods: MethodTable::code_only(),
+                rolling_window: None,
+                delivery: DeliveryMode::Broadcast,
+                disabled: false,
+            };
+            let cid = service
+                .register_contractor(&spec, self.now, &mut rng)
+                .expect("contractor");
+            let session = service
+                .login(&code, &spec.pin, self.now, &mut rng)
+                .expect("login");
+            gate.bind(inv.id, session);
+            user_codes.insert(cid, code);
+        }
+        let n = user_codes.len();
+        self.exchange.set_reception_hook(Box::new(gate));
+        self.oob = Some(SimOob {
+            service,
+            devices,
+            user_codes,
+            rng: SplitMix64::new(self.seed ^ 0x0b0b_0b0b),
+            moves: 0,
+            locked: Vec::new(),
+        });
+        n
+    }
+
+    /// The out-of-band outcomes so far (`None` without [`Self::enable_oob`]).
+    #[must_use]
+    pub fn oob_stats(&self) -> Option<OobStats> {
+        self.oob.as_ref().map(|o| o.service.stats())
+    }
+
+    /// Duress alarms raised and lockout notices sent so far.
+    #[must_use]
+    pub fn oob_alarms(&self) -> Option<(u64, u64)> {
+        self.oob
+            .as_ref()
+            .map(|o| (*o.devices.alarms.lock(), *o.devices.lockout_notices.lock()))
+    }
+
+    /// The holders answer what reached their devices; the operator
+    /// re-enables contractors locked out long enough; the exchange carries
+    /// out the decisions (and expires requests past their lifetime).
+    fn oob_round(&mut self) {
+        let now = self.now;
+        let Some(o) = self.oob.as_mut() else {
+            return;
+        };
+        let inbox = std::mem::take(&mut *o.devices.inbox.lock());
+        for info in inbox {
+            let mv = match OOB_SCRIPT.get(o.moves) {
+                Some(m) => *m,
+                None => match o.rng.below(100) {
+                    0..=59 => HolderMove::Confirm,
+                    60..=69 => HolderMove::WrongThenConfirm,
+                    70..=79 => HolderMove::Cancel,
+                    80..=84 => HolderMove::Duress,
+                    85..=86 => HolderMove::WrongUntilLockedOut,
+                    _ => HolderMove::Ignore,
+                },
+            };
+            o.moves += 1;
+            let Some(user_code) = o.user_codes.get(&info.contractor) else {
+                continue;
+            };
+            // A wrong code: the right one with its first digit changed.
+            let mut wrong = info.code.clone().into_bytes();
+            wrong[0] = b'0' + (wrong[0] - b'0' + 1) % 10;
+            let wrong = String::from_utf8(wrong).unwrap_or_default();
+            let answer = |code: &str, second: &str| {
+                let a = crate::oob::Answer {
+                    user_code,
+                    request_ref: info.request_ref,
+                    code,
+                    second_code: second,
+                    tx_digest: info.tx_digest,
+                    line: info.line,
+                    proof: Proof::None,
+                };
+                let _ = o.service.answer(&a, now);
+            };
+            match mv {
+                HolderMove::Confirm => answer(&info.code, OOB_NORMAL),
+                HolderMove::WrongThenConfirm => {
+                    answer(&wrong, OOB_NORMAL);
+                    answer(&info.code, OOB_NORMAL);
+                }
+                HolderMove::Cancel => answer(&info.cancel_code, OOB_NORMAL),
+                HolderMove::Duress => answer(&info.code, OOB_DURESS),
+                HolderMove::WrongUntilLockedOut => {
+                    let limit = o.service.config().max_wrong_answers;
+                    for _ in 0..limit {
+                        answer(&wrong, OOB_NORMAL);
+                    }
+                    o.locked.push((info.contractor, now + OOB_LOCKOUT_STEPS));
+                }
+                HolderMove::Ignore => {}
+            }
+        }
+        let service = &o.service;
+        o.locked.retain(|&(cid, until)| {
+            if now < until {
+                return true;
+            }
+            let _ = service.enable_contractor(cid, now);
+            false
+        });
+        let (reg, cash) = (&mut self.register, &mut self.ledger);
+        self.exchange.poll_held(now, reg, cash);
     }
 
     fn pick_instrument(&mut self) -> InstrumentId {
