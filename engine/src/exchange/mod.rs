@@ -1316,6 +1316,35 @@ impl Exchange {
         }
     }
 
+    /// A verified amendment applied to the book as `cmd`: acknowledged with
+    /// a receipt of `kind`, its events run; any refusal is a signed notice.
+    #[allow(clippy::too_many_arguments)]
+    fn amend<T: crate::crypto::Message>(
+        &mut self,
+        req: &Signed<T>,
+        user: UserId,
+        seq: u64,
+        reception: u64,
+        cmd: BookCmd,
+        kind: u8,
+        now: Timestamp,
+        reg: &mut dyn RegisterLink,
+        cash: &mut dyn SettlementLink,
+    ) -> Answer {
+        let hash = req.digest();
+        let inst = match self.amendment(req, user, seq, reception, now) {
+            Ok(i) => i,
+            Err(why) => return Err(self.refuse(user, hash, reception, why)),
+        };
+        let mut events = Vec::new();
+        if let Err(r) = self.book_cmd(inst, cmd, &mut events) {
+            return Err(self.refuse(user, hash, reception, r.into()));
+        }
+        let ack = self.ack(user, req.signer, seq, reception, kind, hash);
+        self.run(inst, events, now, reg, cash);
+        Ok(ack)
+    }
+
     /// Cancels an open order on its owner's signed request.
     pub fn cancel(
         &mut self,
@@ -1325,18 +1354,18 @@ impl Exchange {
         cash: &mut dyn SettlementLink,
     ) -> Answer {
         let b = &req.body;
-        let hash = req.digest();
-        let inst = match self.amendment(req, b.user_id, b.seq, b.reception_number, now) {
-            Ok(i) => i,
-            Err(why) => return Err(self.refuse(b.user_id, hash, b.reception_number, why)),
-        };
-        let mut events = Vec::new();
-        if let Err(r) = self.book_cmd(inst, BookCmd::Cancel(b.reception_number), &mut events) {
-            return Err(self.refuse(b.user_id, hash, b.reception_number, r.into()));
-        }
-        let ack = self.ack(b.user_id, req.signer, b.seq, b.reception_number, 1, hash);
-        self.run(inst, events, now, reg, cash);
-        Ok(ack)
+        let cmd = BookCmd::Cancel(b.reception_number);
+        self.amend(
+            req,
+            b.user_id,
+            b.seq,
+            b.reception_number,
+            cmd,
+            1,
+            now,
+            reg,
+            cash,
+        )
     }
 
     /// Reduces an open order by `by` shares (keeps priority; at or above the
@@ -1349,19 +1378,18 @@ impl Exchange {
         cash: &mut dyn SettlementLink,
     ) -> Answer {
         let b = &req.body;
-        let hash = req.digest();
-        let inst = match self.amendment(req, b.user_id, b.seq, b.reception_number, now) {
-            Ok(i) => i,
-            Err(why) => return Err(self.refuse(b.user_id, hash, b.reception_number, why)),
-        };
-        let mut events = Vec::new();
-        if let Err(r) = self.book_cmd(inst, BookCmd::Reduce(b.reception_number, b.by), &mut events)
-        {
-            return Err(self.refuse(b.user_id, hash, b.reception_number, r.into()));
-        }
-        let ack = self.ack(b.user_id, req.signer, b.seq, b.reception_number, 2, hash);
-        self.run(inst, events, now, reg, cash);
-        Ok(ack)
+        let cmd = BookCmd::Reduce(b.reception_number, b.by);
+        self.amend(
+            req,
+            b.user_id,
+            b.seq,
+            b.reception_number,
+            cmd,
+            2,
+            now,
+            reg,
+            cash,
+        )
     }
 
     /// Gives an open order a new price and open quantity. A buy order's
