@@ -1013,7 +1013,7 @@ impl Exchange {
             }
             let (state, facts) = self
                 .ids
-                .check_presented(c.body.id.serial, &c.digest())
+                .check_presented(c.body.id.serial, &c.content_digest())
                 .map_err(|_| Refusal::CertificateNotRecognised)?;
             if !seen.insert(c.body.id.serial) {
                 return Err(Refusal::DuplicateCertificate);

@@ -978,7 +978,7 @@ impl World {
                 let mut o = self.base_order(i, inst, Side::Buy, LOT);
                 o.price = Some(MID - 100);
                 let mut req = self.sign(i, o);
-                req.signature.0[7] ^= 0x20;
+                if let crate::crypto::MessageSignature::Single(s) = &mut req.signature { s.0[7] ^= 0x20; }
                 self.send(i, &req)
             }
             _ => {

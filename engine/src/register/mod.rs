@@ -432,7 +432,17 @@ impl Register {
         if !self.id_key.check(cert.body.instrument, &id) {
             return Err(RegisterError::ForgedId);
         }
-        let (state, _) = self.ids.check_presented(id.serial, &cert.digest())?;
+        let (state, _) = self
+            .ids
+            .check_presented(id.serial, &cert.content_digest())?;
+        // The table holds the content digest (known before the signature
+        // is made, the same for single and batch form); the register also
+        // holds the document it handed out, and wants exactly that one.
+        if let Some(mine) = self.certificates.get(&id.serial) {
+            if !mine.is_pending() && mine.signature != cert.signature {
+                return Err(RegisterError::DigestMismatch);
+            }
+        }
         Ok(state)
     }
 
@@ -516,7 +526,7 @@ impl Register {
             class: n.class.code(),
             holder: n.holder,
             quantity: n.shares,
-            digest: cert.digest(),
+            digest: cert.content_digest(),
         };
         // The serial was allocated by us and never published: cannot fail.
         let published = self.ids.publish_as(serial, facts, n.reserved);
