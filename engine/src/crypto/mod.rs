@@ -341,7 +341,7 @@ impl KeyPair {
 /// that produces the message is the same in both modes.
 #[derive(Debug)]
 pub struct Signer {
-    key: KeyPair,
+    key: std::sync::Arc<KeyPair>,
     deferred: bool,
     next_ticket: u64,
     made: u64,
@@ -352,7 +352,7 @@ impl Signer {
     #[must_use]
     pub fn new(key: KeyPair) -> Self {
         Self {
-            key,
+            key: std::sync::Arc::new(key),
             deferred: false,
             next_ticket: 1,
             made: 0,
@@ -371,6 +371,11 @@ impl Signer {
     #[must_use]
     pub fn key(&self) -> &KeyPair {
         &self.key
+    }
+    /// The key, shared (for a signing stage on another thread).
+    #[must_use]
+    pub fn shared_key(&self) -> std::sync::Arc<KeyPair> {
+        std::sync::Arc::clone(&self.key)
     }
     /// Messages signed or left pending so far.
     #[must_use]

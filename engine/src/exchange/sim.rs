@@ -1173,7 +1173,7 @@ impl World {
                         }
                     }
                 }
-                Outgoing::Error(_) => {}
+                Outgoing::Error(_) | Outgoing::Transfer { .. } | Outgoing::Settlement(_) => {}
             }
         }
         // Remember a few sold certificates for the "spent" attack.
