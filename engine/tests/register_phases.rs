@@ -280,7 +280,9 @@ fn transfer_refusals() {
     assert_eq!(w.reg.transfer(&r, NOW), Err(RegisterError::DigestMismatch));
     // Same certificate, signature bits flipped: digest differs too.
     let mut t = cert.clone();
-    if let kabuken::crypto::MessageSignature::Single(s) = &mut t.signature { s.0[10] ^= 1; }
+    if let kabuken::crypto::MessageSignature::Single(s) = &mut t.signature {
+        s.0[10] ^= 1;
+    }
     let r = w.transfer_req(&t, BOB, 10, 1);
     assert_eq!(w.reg.transfer(&r, NOW), Err(RegisterError::DigestMismatch));
     // Tampered request field.

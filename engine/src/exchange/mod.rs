@@ -564,9 +564,9 @@ pub enum Outgoing {
     /// signed request).
     Transfer {
         /// The request (exchange-signed).
-        request: Signed<TransferRequest>,
+        request: Box<Signed<TransferRequest>>,
         /// The response (register-signed).
-        response: Signed<TransferResponse>,
+        response: Box<Signed<TransferResponse>>,
     },
     /// With deferred signing only: a settlement request, to be signed.
     Settlement(Signed<SettlementRequest>),
@@ -676,6 +676,7 @@ pub struct Exchange {
     orders: HashMap<u64, OrderRecord>,
     matches: Vec<MatchRecord>,
     next_reception: u64,
+    reception_stride: u64,
     next_match: u64,
     out_seq: u64,
     last_seq: HashMap<UserId, u64>,
@@ -684,6 +685,7 @@ pub struct Exchange {
     stats: ExchangeStats,
     hook: Option<Box<dyn ReceptionHook + Send>>,
     held: BTreeMap<u64, HeldOrder>,
+    tap: Option<Vec<(InstrumentId, Event)>>,
 }
 
 impl fmt::Debug for Exchange {
@@ -725,6 +727,7 @@ impl Exchange {
             orders: HashMap::new(),
             matches: Vec::new(),
             next_reception: 1,
+            reception_stride: 1,
             next_match: 1,
             out_seq: 0,
             last_seq: HashMap::new(),
@@ -733,6 +736,7 @@ impl Exchange {
             stats: ExchangeStats::default(),
             hook: None,
             held: BTreeMap::new(),
+            tap: None,
         }
     }
 
@@ -904,6 +908,57 @@ impl Exchange {
         self.signer.shared_key()
     }
 
+    /// Numbers orders `first`, `first + stride`, ... instead of 1, 2, ...
+    /// (a runtime with several shards gives shard `k` of `n` the numbers
+    /// `k + 1 + i * n`, so a reception number names its shard). Only before
+    /// the first order.
+    ///
+    /// # Errors
+    /// When orders were received already, or `first` or `stride` is zero.
+    pub fn set_reception_numbering(&mut self, first: u64, stride: u64) -> Result<(), &'static str> {
+        if first == 0 || stride == 0 {
+            return Err("first and stride must be positive");
+        }
+        if self.next_reception != 1 || !self.orders.is_empty() || !self.held.is_empty() {
+            return Err("orders were received already");
+        }
+        self.next_reception = first;
+        self.reception_stride = stride;
+        Ok(())
+    }
+
+    /// Replaces every pending certificate held by an open order (a change
+    /// certificate made while signing was deferred) with the register's
+    /// signed copy, once the signing stage has signed it. Returns how many
+    /// remain pending.
+    pub fn refresh_certificates(&mut self, reg: &dyn RegisterLink) -> usize {
+        let mut left = 0;
+        let held = self.held.values_mut().map(|h| &mut h.rec);
+        for rec in self.orders.values_mut().chain(held) {
+            for c in &mut rec.certificates {
+                if c.is_pending() {
+                    match reg.certificate(&c.body.id) {
+                        Some(s) if !s.is_pending() && s.body == c.body => *c = s,
+                        _ => left += 1,
+                    }
+                }
+            }
+        }
+        left
+    }
+
+    /// Keeps every book event (order log and trades, per instrument) for
+    /// [`Exchange::take_book_events`]: a runtime publishes them as market
+    /// data.
+    pub fn set_event_tap(&mut self, on: bool) {
+        self.tap = on.then(Vec::new);
+    }
+
+    /// The book events kept since the last call (empty without the tap).
+    pub fn take_book_events(&mut self) -> Vec<(InstrumentId, Event)> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
     /// The parties the exchange knows.
     #[must_use]
     pub fn identities(&self) -> &IdentityStore {
@@ -923,8 +978,7 @@ impl Exchange {
                 .party_as(req.signer, Role::Investor, user, now)?
         } else {
             self.stats.verified += 1;
-            self.identities
-                .verify_as(req, Role::Investor, user, now)?
+            self.identities.verify_as(req, Role::Investor, user, now)?
         };
         Ok(p.attestation.body.policy)
     }
@@ -1012,7 +1066,7 @@ impl Exchange {
         if hold {
             // Received and reserved, held out of the book until the hook
             // decides (see [`Exchange::poll_held`]).
-            self.next_reception += 1;
+            self.next_reception += self.reception_stride;
             self.last_seq.insert(req.signer, b.seq);
             self.stats.accepted += 1;
             if rec.side == Side::Buy {
@@ -1047,7 +1101,7 @@ impl Exchange {
             return Err(n);
         }
         // Accepted: commit.
-        self.next_reception += 1;
+        self.next_reception += self.reception_stride;
         self.last_seq.insert(req.signer, b.seq);
         self.stats.accepted += 1;
         if rec.side == Side::Buy {
@@ -1652,6 +1706,9 @@ impl Exchange {
         loop {
             let mut follow: Vec<Followup> = Vec::new();
             for e in std::mem::take(&mut events) {
+                if let Some(t) = self.tap.as_mut() {
+                    t.push((inst, e));
+                }
                 self.on_event(inst, e, now, reg, cash, &mut follow, &mut touched);
             }
             if follow.is_empty() {
@@ -1937,8 +1994,8 @@ impl Exchange {
             self.check_response(&treq, &resp, now);
             if deferred {
                 self.outbox.push(Outgoing::Transfer {
-                    request: treq.clone(),
-                    response: resp.clone(),
+                    request: Box::new(treq.clone()),
+                    response: Box::new(resp.clone()),
                 });
             }
             self.next_match += 1;

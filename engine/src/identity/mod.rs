@@ -428,6 +428,12 @@ impl IdentityStore {
         Ok(p)
     }
 
+    /// Every known party's user id and key (revoked or expired ones
+    /// included: validity is checked where a message is received).
+    pub fn keys(&self) -> impl Iterator<Item = (UserId, PublicKey)> + '_ {
+        self.parties.iter().map(|(u, p)| (*u, p.key))
+    }
+
     /// Every check of [`IdentityStore::verify_as`] except the signature
     /// itself: for a runtime whose verification stage checked it already
     /// (against the key this store holds for `signer`).
