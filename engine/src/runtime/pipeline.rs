@@ -148,6 +148,13 @@ pub struct RuntimeConfig {
     pub verify_batch: usize,
     /// Most requests whose messages are signed under one batch signature.
     pub sign_batch: usize,
+    /// How long a verification worker holding a partial batch waits for
+    /// more requests (batch verification pays per signature only in
+    /// batches of a few dozen); zero: never wait.
+    pub verify_window: Duration,
+    /// How long the signing stage holding a partial batch waits for more
+    /// (one Ed25519 signature per batch per key); zero: never wait.
+    pub sign_window: Duration,
     /// Trusted-gateway mode: requests arrive authenticated, no signature is
     /// checked and answers are not signed.
     pub trusted_gateway: bool,
@@ -172,6 +179,8 @@ impl Default for RuntimeConfig {
             sign_capacity: 4096,
             verify_batch: 64,
             sign_batch: 512,
+            verify_window: Duration::from_micros(100),
+            sign_window: Duration::from_micros(100),
             trusted_gateway: false,
             notifications: NotificationSink::Discard,
             journal: false,
@@ -376,6 +385,8 @@ struct Inner {
     depth_readers: HashMap<InstrumentId, DepthReader>,
     verify_batch: usize,
     sign_batch: usize,
+    verify_window: Duration,
+    sign_window: Duration,
 }
 
 /// Pushes into a bounded queue, waiting while it is full (back-pressure
@@ -397,6 +408,34 @@ fn push_wait<T>(q: &ArrayQueue<T>, mut v: T) {
     }
 }
 
+/// Fills `batch` from `q` up to `max`: what is there now, then, holding a
+/// partial batch, whatever arrives within `window` (unless shutting down).
+fn collect<T>(
+    q: &ArrayQueue<T>,
+    batch: &mut Vec<T>,
+    max: usize,
+    window: Duration,
+    closing: &AtomicBool,
+) {
+    let mut first: Option<Instant> = None;
+    loop {
+        while batch.len() < max {
+            match q.pop() {
+                Some(e) => batch.push(e),
+                None => break,
+            }
+        }
+        if batch.is_empty() || batch.len() >= max || window.is_zero() {
+            return;
+        }
+        let t0 = *first.get_or_insert_with(Instant::now);
+        if t0.elapsed() >= window || closing.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// Waits a little for work: spins, then yields, then sleeps briefly.
 struct Idle {
     spins: u32,
@@ -413,10 +452,13 @@ impl Idle {
         self.spins = self.spins.saturating_add(1);
         if self.spins < 64 {
             std::hint::spin_loop();
-        } else if self.spins < 256 {
+        } else if self.spins < 72 {
             std::thread::yield_now();
         } else {
-            std::thread::sleep(Duration::from_micros(50));
+            // Idle: give the core to the stages that have work (on a
+            // machine with fewer cores than threads, yielding in a loop
+            // would steal their time).
+            std::thread::sleep(Duration::from_micros(20));
         }
     }
 }
@@ -725,6 +767,8 @@ impl Runtime {
             depth_readers,
             verify_batch: cfg.verify_batch,
             sign_batch: cfg.sign_batch,
+            verify_window: cfg.verify_window,
+            sign_window: cfg.sign_window,
         });
         let verifiers = (0..workers)
             .map(|w| {
@@ -934,12 +978,13 @@ fn verify_worker(inner: &Inner, w: usize) {
     let mut idle = Idle::new();
     let mut batch: Vec<Envelope> = Vec::with_capacity(inner.verify_batch);
     loop {
-        while batch.len() < inner.verify_batch {
-            match q.pop() {
-                Some(e) => batch.push(e),
-                None => break,
-            }
-        }
+        collect(
+            q,
+            &mut batch,
+            inner.verify_batch,
+            inner.verify_window,
+            &inner.closing,
+        );
         if batch.is_empty() {
             if inner.closing.load(Ordering::SeqCst)
                 && inner.submitting.load(Ordering::SeqCst) == 0
@@ -1129,12 +1174,13 @@ fn signing_stage(inner: &Inner, mut stage: SigningStage) {
     let mut idle = Idle::new();
     let mut jobs: Vec<Job> = Vec::with_capacity(inner.sign_batch);
     loop {
-        while jobs.len() < inner.sign_batch {
-            match inner.sign_queue.pop() {
-                Some(j) => jobs.push(j),
-                None => break,
-            }
-        }
+        collect(
+            &inner.sign_queue,
+            &mut jobs,
+            inner.sign_batch,
+            inner.sign_window,
+            &inner.closing,
+        );
         if jobs.is_empty() {
             if inner.sequencers_left.load(Ordering::SeqCst) == 0
                 && inner.verifiers_done.load(Ordering::SeqCst)

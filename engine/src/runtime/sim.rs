@@ -324,11 +324,24 @@ fn run_producer(
     for (k, req) in flow.into_iter().enumerate() {
         if let Some(rate) = rate {
             let due = start + Duration::from_secs_f64(k as f64 / rate);
-            while Instant::now() < due {
+            // Wait for the request's slot without burning a core the
+            // runtime needs: sleep, collecting responses meanwhile.
+            loop {
                 while let Some(r) = p.try_recv() {
                     on(r, &mut d, &sent_at);
                 }
-                std::hint::spin_loop();
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                let left = due - now;
+                if left > Duration::from_micros(200) {
+                    std::thread::sleep(
+                        left.min(Duration::from_millis(1)) - Duration::from_micros(100),
+                    );
+                } else {
+                    std::thread::yield_now();
+                }
             }
         }
         // Tickets run 1, 2, ... in submission order.
@@ -346,7 +359,7 @@ fn run_producer(
                         any = true;
                     }
                     if !any {
-                        std::thread::yield_now();
+                        std::thread::sleep(Duration::from_micros(20));
                     }
                 }
                 Err(super::SubmitError::Closed(_)) => {
