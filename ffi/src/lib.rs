@@ -29,7 +29,12 @@
 #![allow(non_camel_case_types)]
 
 pub mod book;
+pub mod crypto;
+pub mod exchange;
+pub mod identity;
+pub mod message;
 pub mod oob;
+pub mod register;
 pub mod status;
 
 #[cfg(test)]
