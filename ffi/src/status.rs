@@ -752,6 +752,55 @@ mod tests {
         );
     }
 
+    macro_rules! handle_type {
+        ($name:ident, $magic:expr) => {
+            #[repr(C)]
+            struct $name {
+                header: Header,
+            }
+            impl Handle for $name {
+                const MAGIC: u64 = $magic;
+                fn header(&self) -> &Header {
+                    &self.header
+                }
+            }
+        };
+    }
+    handle_type!(A, 1);
+    handle_type!(B, 2);
+    handle_type!(C, 3);
+
+    #[test]
+    fn a_panic_in_a_three_handle_call_poisons_all_three() {
+        let a = into_raw(A {
+            header: Header::new(A::MAGIC),
+        });
+        let b = into_raw(B {
+            header: Header::new(B::MAGIC),
+        });
+        let c = into_raw(C {
+            header: Header::new(C::MAGIC),
+        });
+        assert_eq!(with_mut3(a, b, c, |_, _, _| Ok(())), KBK_STATUS_OK);
+        // A handle of the wrong type in any place is refused, nothing runs.
+        assert_eq!(
+            with_mut3(a, b, a.cast::<C>(), |_, _, _| panic!("not run")),
+            KBK_STATUS_INVALID_HANDLE
+        );
+        // The refused call left no handle busy.
+        assert_eq!(with_mut(b, |_| Ok(())), KBK_STATUS_OK);
+        assert_eq!(
+            with_mut3(a, b, c, |_, _, _| panic!("boom")),
+            KBK_STATUS_PANIC
+        );
+        assert_eq!(with_mut(a, |_| Ok(())), KBK_STATUS_POISONED);
+        assert_eq!(with_mut(b, |_| Ok(())), KBK_STATUS_POISONED);
+        assert_eq!(with_mut(c, |_| Ok(())), KBK_STATUS_POISONED);
+        free(a);
+        free(b);
+        free(c);
+    }
+
     #[test]
     fn every_status_has_a_message() {
         for s in 0..600 {

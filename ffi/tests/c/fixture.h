@@ -147,6 +147,46 @@ static inline uint64_t field_u64(const kbk_message *m, uint32_t field) {
   return v;
 }
 
+/* Reads every field of `m` with every getter: each item must be readable
+ * by exactly one of them, and nothing may fail otherwise. Returns the
+ * number of fields the kind has. */
+static inline int walk(const kbk_message *m) {
+  int fields = 0;
+  for (uint32_t f = 0; f <= KBK_FIELD_MAX + 1; f++) {
+    size_t count = 0, n = 0;
+    kbk_status s = kbk_message_field_count(m, f, &count);
+    if (s == KBK_STATUS_MESSAGE_NO_FIELD) continue;
+    CHECK_OK(s);
+    CHECK(f >= 1 && f <= KBK_FIELD_MAX);
+    fields++;
+    for (size_t i = 0; i <= count; i++) {
+      uint64_t u;
+      int64_t v;
+      char text[1024];
+      uint8_t bytes[64];
+      kbk_cert_id id;
+      kbk_message *nested = NULL;
+      kbk_status r[6];
+      r[0] = kbk_message_get_u64(m, f, i, &u);
+      r[1] = kbk_message_get_i64(m, f, i, &v);
+      r[2] = kbk_message_get_string(m, f, i, text, sizeof text, &n);
+      r[3] = kbk_message_get_bytes(m, f, i, bytes, sizeof bytes, &n);
+      r[4] = kbk_message_get_cert_id(m, f, i, &id);
+      r[5] = kbk_message_get_message(m, f, i, &nested);
+      int good = 0;
+      for (int g = 0; g < 6; g++) {
+        if (r[g] == KBK_STATUS_OK) good++;
+        else if (i == count) CHECK(r[g] == KBK_STATUS_MESSAGE_NO_FIELD);
+        else CHECK(r[g] == KBK_STATUS_MESSAGE_FIELD_TYPE);
+      }
+      CHECK(good == (i < count ? 1 : 0));
+      if (nested) CHECK(walk(nested) > 0);
+      kbk_message_free(nested);
+    }
+  }
+  return fields;
+}
+
 /* Investor i asks the register for `qty` new shares; the certificate. */
 static inline kbk_message *issue(world *w, int i, uint64_t qty) {
   kbk_issue_request r;

@@ -2,6 +2,8 @@
  * bytes), the request builders, the CA and identity stores, and bad input
  * to each: NULL, out-of-range values, wrong lengths, invalid UTF-8,
  * malformed bytes. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include "fixture.h"
 
 static const char bad_utf8[] = {(char)0xff, (char)0xfe, 0};
@@ -230,6 +232,7 @@ static void builders(world *w) {
   CHECK(strcmp(text, "1234.5") == 0); /* canonical: no trailing zeros */
   CHECK_OK(kbk_message_field_count(m, KBK_FIELD_CERTIFICATES, &n));
   CHECK(n == 0);
+  CHECK(walk(m) == 14);
   CHECK_OK(kbk_message_digest(m, d));
   size_t len = 0;
   uint8_t *bytes = wire(m, &len);
@@ -343,6 +346,7 @@ static void identities(world *w) {
   CHECK_OK(kbk_keypair_public_key(w->inv[1], pk));
 
   CHECK_OK(kbk_ca_issue(w->ca, INV0 + 1, "Bob", pk, 5, 100, KBK_ROLE_INVESTOR, &pol, &att));
+  CHECK(walk(att) == 11);
   CHECK(field_u64(att, KBK_FIELD_USER_ID) == INV0 + 1);
   CHECK(field_u64(att, KBK_FIELD_ROLE) == KBK_ROLE_INVESTOR);
   CHECK(field_u64(att, KBK_FIELD_PER_ORDER_MAX) == 50);
@@ -413,6 +417,7 @@ static void identities(world *w) {
   CHECK_OK(kbk_message_get_u64(rev, KBK_FIELD_SERIALS, 0, &u));
   CHECK(u == serial);
   CHECK(field_u64(rev, KBK_FIELD_AT) == 60);
+  CHECK(walk(rev) == 2);
   size_t rlen = 0;
   uint8_t *rb = wire(rev, &rlen);
   CHECK_OK(kbk_identities_revoke(ids, rb, rlen));
@@ -457,6 +462,55 @@ static void identities(world *w) {
   kbk_identities_free(NULL);
 }
 
+/* kbk_keypair and kbk_message are immutable: one of each is used from
+ * several threads at once. */
+typedef struct {
+  const kbk_keypair *key;
+  const kbk_message *msg;
+  uint8_t pk[32];
+  int bad;
+} shared;
+
+static void *reader(void *arg) {
+  shared *sh = (shared *)arg;
+  for (int i = 0; i < 50; i++) {
+    uint8_t sig[64], d[32];
+    uint64_t seq = 0;
+    const uint8_t data[3] = {1, 2, 3};
+    if (kbk_message_verify(sh->msg, sh->pk) != KBK_STATUS_OK) sh->bad++;
+    if (kbk_message_get_u64(sh->msg, KBK_FIELD_SEQ, 0, &seq) != KBK_STATUS_OK || seq != 7)
+      sh->bad++;
+    if (kbk_message_digest(sh->msg, d) != KBK_STATUS_OK) sh->bad++;
+    if (kbk_keypair_sign(sh->key, KBK_KIND_ENDORSEMENT, data, 3, sig) != KBK_STATUS_OK ||
+        kbk_verify(sh->pk, KBK_KIND_ENDORSEMENT, data, 3, sig) != KBK_STATUS_OK)
+      sh->bad++;
+  }
+  return NULL;
+}
+
+static void threads(world *w) {
+  kbk_message *m = NULL;
+  CHECK_OK(kbk_sign_cancel(w->inv[0], INV0, 1, 7, &m));
+  shared sh[4];
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) {
+    sh[i].key = w->inv[0];
+    sh[i].msg = m;
+    sh[i].bad = 0;
+    CHECK_OK(kbk_keypair_public_key(w->inv[0], sh[i].pk));
+    CHECK(pthread_create(&t[i], NULL, reader, &sh[i]) == 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK(sh[i].bad == 0);
+  }
+  /* a misaligned pointer is not a handle */
+  uint8_t kind = 0;
+  CHECK_STATUS(kbk_message_kind((const kbk_message *)((const char *)m + 1), &kind),
+               KBK_STATUS_INVALID_HANDLE);
+  kbk_message_free(m);
+}
+
 static void refusal_names(void) {
   CHECK(strcmp(kbk_refusal_name(0), "accepted") == 0);
   CHECK(strcmp(kbk_refusal_name(1), "bad_signature") == 0);
@@ -475,6 +529,7 @@ int main(void) {
   world_new(&w);
   builders(&w);
   identities(&w);
+  threads(&w);
   refusal_names();
   world_free(&w);
   return check_done("test_crypto");

@@ -23,6 +23,7 @@ static void drain(world *w, drained *d) {
     if (s == KBK_STATUS_NOT_FOUND) break;
     CHECK_OK(s);
     if (s != KBK_STATUS_OK) break;
+    if (m) CHECK(walk(m) > 0);
     uint8_t kind = 0;
     switch (o.kind) {
       case KBK_OUT_ERROR:
@@ -69,6 +70,8 @@ static uint32_t amend(world *w, kbk_message *req) {
   uint8_t kind = 0;
   CHECK_OK(kbk_message_kind(answer, &kind));
   CHECK(kind == (refusal ? KBK_KIND_ERROR_NOTICE : KBK_KIND_RECEPTION_RECEIPT));
+  CHECK(walk(answer) == 4);
+  CHECK(walk(req) > 0);
   free(b);
   kbk_message_free(answer);
   kbk_message_free(req);
@@ -360,6 +363,7 @@ int main(void) {
   CHECK_OK(kbk_message_get_string(answer, KBK_FIELD_AVAILABLE, 0, text, sizeof text, &n));
   CHECK(strtod(text, NULL) == 990000.0);
   CHECK(field_u64(answer, KBK_FIELD_OWNER) == INV0 + 1);
+  CHECK(walk(answer) == 5);
   kbk_message_free(answer);
   CHECK_STATUS(kbk_ledger_inquiry(w.ledger, rb, rl, &answer), KBK_STATUS_SETTLE_REFUSED);
   CHECK_STATUS(kbk_ledger_inquiry(w.ledger, rb, rl - 2, &answer), KBK_STATUS_WIRE_MALFORMED);

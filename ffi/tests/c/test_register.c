@@ -12,6 +12,8 @@ static kbk_status run(world *w, phase_fn f, kbk_message *req, kbk_message **out)
   size_t n = 0;
   uint8_t *b = wire(req, &n);
   kbk_status s = f(w->reg, b, n, w->now, out);
+  CHECK(walk(req) > 0);
+  if (s == KBK_STATUS_OK) CHECK(walk(*out) > 0);
   free(b);
   kbk_message_free(req);
   return s;
@@ -50,6 +52,7 @@ static int follow(world *w, kbk_id_list *l) {
     CHECK_OK(s);
     if (s != KBK_STATUS_OK) break;
     CHECK(field_u64(d, KBK_FIELD_SEQ) == seq + 1);
+    CHECK(walk(d) == 5);
     size_t n = 0;
     uint8_t *b = wire(d, &n), flag = 9;
     CHECK_OK(kbk_id_list_apply_delta(l, b, n, &flag));
@@ -135,6 +138,7 @@ int main(void) {
   CHECK_OK(kbk_id_list_new(INST, REG_ID, rpk, &list));
   CHECK_STATUS(kbk_id_list_seq(list, &u), KBK_STATUS_NOT_FOUND);
   CHECK_OK(kbk_register_id_list_snapshot(w.reg, INST, &snap));
+  CHECK(walk(snap) == 4);
   CHECK_OK(kbk_message_field_count(snap, KBK_FIELD_CERT_IDS, &n));
   CHECK(n == 1);
   CHECK_OK(kbk_message_get_u64(snap, KBK_FIELD_HOLDERS, 0, &u));
