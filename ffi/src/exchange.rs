@@ -178,6 +178,29 @@ pub struct kbk_match {
     pub amount: [c_char; KBK_DECIMAL_LEN],
 }
 
+impl Default for kbk_match {
+    fn default() -> Self {
+        let id = kbk_cert_id::default();
+        kbk_match {
+            match_number: 0,
+            buy_order: 0,
+            sell_order: 0,
+            quantity: 0,
+            price: 0,
+            buyer: 0,
+            seller: 0,
+            transfer_number: 0,
+            cert_id: id,
+            new_cert_id: id,
+            change_cert_id: id,
+            instrument: 0,
+            has_change: 0,
+            reserved: [0; 3],
+            amount: [0; KBK_DECIMAL_LEN],
+        }
+    }
+}
+
 /// One certificate an investor holds, as the exchange's ID table shows it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

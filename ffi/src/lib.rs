@@ -38,6 +38,8 @@ pub mod register;
 pub mod status;
 
 #[cfg(test)]
+mod abi_exchange_tests;
+#[cfg(test)]
 mod abi_tests;
 #[cfg(test)]
 mod overhead;
