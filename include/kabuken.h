@@ -1536,6 +1536,34 @@ typedef struct kbk_register_instrument {
   uint32_t reserved;
 } kbk_register_instrument;
 
+// One transfer of the register's history (drawing 16).
+typedef struct kbk_transfer_record {
+  // Transfer number (1, 2, ...).
+  uint64_t transfer_number;
+  // Shares transferred.
+  uint64_t quantity;
+  // Buyer (recipient).
+  uint64_t buyer;
+  // Seller.
+  uint64_t seller;
+  // The retired certificate ID.
+  struct kbk_cert_id old_cert_id;
+  // The buyer's new certificate ID.
+  struct kbk_cert_id new_cert_id;
+  // The seller's change certificate ID (when `has_change`).
+  struct kbk_cert_id change_cert_id;
+  // Instrument.
+  uint32_t instrument;
+  // 1 when the certificate was split.
+  uint8_t has_change;
+  // 1 when the buyer has claimed its certificate.
+  uint8_t buyer_claimed;
+  // 1 when the seller has claimed the change certificate.
+  uint8_t change_claimed;
+  // Zero.
+  uint8_t reserved;
+} kbk_transfer_record;
+
 // Success.
 #define KBK_STATUS_OK 0
 
@@ -2159,6 +2187,15 @@ kbk_status kbk_ledger_balance(struct kbk_ledger *ledger,
                               size_t cap,
                               size_t *out_len);
 
+// The cash reserved for buy order `order` (its reception number) as
+// decimal text in `buf` of `cap` bytes (`KBK_STATUS_NOT_FOUND` when the
+// order holds no reservation).
+kbk_status kbk_ledger_reserved_for(struct kbk_ledger *ledger,
+                                   uint64_t order,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
+
 // Answers a signed account inquiry (wire bytes) from a registered
 // investor; the signed account answer into `*out`.
 kbk_status kbk_ledger_inquiry(struct kbk_ledger *ledger,
@@ -2264,6 +2301,14 @@ kbk_status kbk_exchange_holdings_of(struct kbk_exchange *exchange,
                                     struct kbk_holding *holdings,
                                     size_t cap,
                                     size_t *out_n);
+
+// Writes up to `cap` reception numbers of `user`'s open orders (in no
+// particular order) into `orders`; `*out_n` is the number written.
+kbk_status kbk_exchange_open_orders_of(struct kbk_exchange *exchange,
+                                       uint64_t user,
+                                       uint64_t *orders,
+                                       size_t cap,
+                                       size_t *out_n);
 
 // Market data of `instrument`: best bid and ask, last price, volume.
 kbk_status kbk_exchange_market_data(struct kbk_exchange *exchange,
@@ -2531,6 +2576,26 @@ kbk_status kbk_oob_biometric_challenge(uint64_t request_ref,
                                        const uint8_t *tx_digest,
                                        uint8_t *out);
 
+// Checks a certificate offline: signed by the register `register_id`
+// with the 32-byte `register_key` (`KBK_STATUS_CERT_INVALID` for another
+// signer, `KBK_STATUS_CRYPTO_BAD_SIGNATURE` for a bad signature).
+kbk_status kbk_certificate_verify(const struct kbk_message *certificate,
+                                  uint64_t register_id,
+                                  const uint8_t *register_key);
+
+// The recipient's offline check of an endorsed certificate (phase 5)
+// before asking the register for the transfer: the register signed the
+// certificate, its holder (32-byte `holder_key`, from the holder's
+// attestation) endorsed exactly this certificate to `recipient`, and it is
+// transferable at `now`.
+kbk_status kbk_endorsement_verify(const struct kbk_message *certificate,
+                                  const struct kbk_message *endorsement,
+                                  uint64_t recipient,
+                                  uint64_t register_id,
+                                  const uint8_t *register_key,
+                                  const uint8_t *holder_key,
+                                  uint64_t now);
+
 // A register described by `config`, signing with (a copy of) `key`,
 // trusting the CA `trust` names, into `*out`. Register the parties'
 // attestations with `kbk_register_add_attestation`. Free it with
@@ -2625,6 +2690,12 @@ kbk_status kbk_register_issued(struct kbk_register *register_, uint32_t instrume
 
 // The number of transfers recorded (transfer numbers are 1..=that).
 kbk_status kbk_register_transfer_count(struct kbk_register *register_, uint64_t *out);
+
+// Transfer `transfer_number` of the history (`KBK_STATUS_NOT_FOUND` when
+// there is none).
+kbk_status kbk_register_transfer_record(struct kbk_register *register_,
+                                        uint64_t transfer_number,
+                                        struct kbk_transfer_record *out);
 
 // Checks the register's invariant (live shares equal issued shares, per
 // instrument, and agree with the ID table): `KBK_STATUS_REGISTER_AUDIT`

@@ -476,6 +476,25 @@ pub extern "C" fn kbk_ledger_balance(
     })
 }
 
+/// The cash reserved for buy order `order` (its reception number) as
+/// decimal text in `buf` of `cap` bytes (`KBK_STATUS_NOT_FOUND` when the
+/// order holds no reservation).
+#[no_mangle]
+pub extern "C" fn kbk_ledger_reserved_for(
+    ledger: *mut kbk_ledger,
+    order: u64,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> kbk_status {
+    ledger_mut(ledger, |l| {
+        let d = l
+            .reserved_for(order)
+            .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "no reservation for that order"))?;
+        write_cstr(&d.to_string(), buf, cap, out_len)
+    })
+}
+
 /// Answers a signed account inquiry (wire bytes) from a registered
 /// investor; the signed account answer into `*out`.
 #[no_mangle]
@@ -868,6 +887,7 @@ pub extern "C" fn kbk_exchange_order(
 }
 
 fn match_to_c(m: &MatchRecord) -> kbk_match {
+    let (change_cert_id, has_change) = opt_cert_id_to_c(m.change_cert_id.as_ref());
     kbk_match {
         match_number: m.match_number,
         buy_order: m.buy_order,
@@ -879,13 +899,9 @@ fn match_to_c(m: &MatchRecord) -> kbk_match {
         transfer_number: m.transfer_number,
         cert_id: cert_id_to_c(&m.cert_id),
         new_cert_id: cert_id_to_c(&m.new_cert_id),
-        change_cert_id: m
-            .change_cert_id
-            .as_ref()
-            .map(cert_id_to_c)
-            .unwrap_or_default(),
+        change_cert_id,
         instrument: m.instrument,
-        has_change: u8::from(m.change_cert_id.is_some()),
+        has_change,
         reserved: [0; 3],
         amount: dec_to_c(m.amount),
     }
@@ -971,6 +987,29 @@ pub extern "C" fn kbk_exchange_holdings_of(
                     reserved: [0; 3],
                 },
             );
+            n += 1;
+        }
+        o.set(n);
+        Ok(())
+    })
+}
+
+/// Writes up to `cap` reception numbers of `user`'s open orders (in no
+/// particular order) into `orders`; `*out_n` is the number written.
+#[no_mangle]
+pub extern "C" fn kbk_exchange_open_orders_of(
+    exchange: *mut kbk_exchange,
+    user: u64,
+    orders: *mut u64,
+    cap: usize,
+    out_n: *mut usize,
+) -> kbk_status {
+    ex_mut(exchange, |h| {
+        let mut dst = slice_mut(orders, cap, "orders")?;
+        let o = crate::status::out(out_n, "out_n")?;
+        let mut n = 0;
+        for r in h.ex.open_orders_of(user).take(dst.len()) {
+            dst.set(n, r.reception_number);
             n += 1;
         }
         o.set(n);

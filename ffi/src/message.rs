@@ -29,6 +29,15 @@ pub(crate) fn cert_id_to_c(id: &CertId) -> kbk_cert_id {
     }
 }
 
+/// An optional certificate ID for C: the ID (zero when absent) and a 0/1
+/// flag.
+pub(crate) fn opt_cert_id_to_c(id: Option<&CertId>) -> (kbk_cert_id, u8) {
+    (
+        id.map(cert_id_to_c).unwrap_or_default(),
+        u8::from(id.is_some()),
+    )
+}
+
 pub(crate) fn cert_id_from_c(id: &kbk_cert_id) -> CertId {
     CertId {
         serial: id.serial,

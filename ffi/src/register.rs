@@ -8,7 +8,10 @@ use crate::identity::{add_attestation, add_revocation, identity_err, kbk_trust, 
 use crate::message::*;
 use crate::status::*;
 use core::ffi::c_char;
-use engine::certs::{CertError, CertIdKey, TransferRestriction};
+use engine::certs::{
+    verify_certificate, verify_endorsed, CertError, CertIdKey, Certificate, Endorsement,
+    TransferRestriction,
+};
 use engine::crypto::{Message, Signed};
 use engine::register::{
     CertificateRequest, DirectTransferRequest, HoldingsInquiry, IdListDelta, IdListFollower,
@@ -95,6 +98,76 @@ pub(crate) fn register_err(e: &RegisterError) -> Fail {
         E::TableFull => KBK_STATUS_REGISTER_TABLE_FULL,
     };
     Fail::new(status, e.to_string())
+}
+
+/// One transfer of the register's history (drawing 16).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct kbk_transfer_record {
+    /// Transfer number (1, 2, ...).
+    pub transfer_number: u64,
+    /// Shares transferred.
+    pub quantity: u64,
+    /// Buyer (recipient).
+    pub buyer: u64,
+    /// Seller.
+    pub seller: u64,
+    /// The retired certificate ID.
+    pub old_cert_id: kbk_cert_id,
+    /// The buyer's new certificate ID.
+    pub new_cert_id: kbk_cert_id,
+    /// The seller's change certificate ID (when `has_change`).
+    pub change_cert_id: kbk_cert_id,
+    /// Instrument.
+    pub instrument: u32,
+    /// 1 when the certificate was split.
+    pub has_change: u8,
+    /// 1 when the buyer has claimed its certificate.
+    pub buyer_claimed: u8,
+    /// 1 when the seller has claimed the change certificate.
+    pub change_claimed: u8,
+    /// Zero.
+    pub reserved: u8,
+}
+
+/// Checks a certificate offline: signed by the register `register_id`
+/// with the 32-byte `register_key` (`KBK_STATUS_CERT_INVALID` for another
+/// signer, `KBK_STATUS_CRYPTO_BAD_SIGNATURE` for a bad signature).
+#[no_mangle]
+pub extern "C" fn kbk_certificate_verify(
+    certificate: *const kbk_message,
+    register_id: u64,
+    register_key: *const u8,
+) -> kbk_status {
+    guard(|| {
+        let c = typed::<Certificate>(certificate, "certificate")?;
+        let key = public_key(register_key, "register_key")?;
+        verify_certificate(&c, register_id, &key).map_err(|e| cert_err(&e))
+    })
+}
+
+/// The recipient's offline check of an endorsed certificate (phase 5)
+/// before asking the register for the transfer: the register signed the
+/// certificate, its holder (32-byte `holder_key`, from the holder's
+/// attestation) endorsed exactly this certificate to `recipient`, and it is
+/// transferable at `now`.
+#[no_mangle]
+pub extern "C" fn kbk_endorsement_verify(
+    certificate: *const kbk_message,
+    endorsement: *const kbk_message,
+    recipient: u64,
+    register_id: u64,
+    register_key: *const u8,
+    holder_key: *const u8,
+    now: u64,
+) -> kbk_status {
+    guard(|| {
+        let c = typed::<Certificate>(certificate, "certificate")?;
+        let e = typed::<Endorsement>(endorsement, "endorsement")?;
+        let rk = public_key(register_key, "register_key")?;
+        let hk = public_key(holder_key, "holder_key")?;
+        verify_endorsed(&c, &e, recipient, register_id, &rk, &hk, now).map_err(|e| cert_err(&e))
+    })
 }
 
 /// The shareholder register of one or more instruments.
@@ -386,6 +459,39 @@ pub extern "C" fn kbk_register_transfer_count(
 ) -> kbk_status {
     reg_mut(register, |r| {
         crate::status::out(out, "out")?.set(r.transfers().len() as u64);
+        Ok(())
+    })
+}
+
+/// Transfer `transfer_number` of the history (`KBK_STATUS_NOT_FOUND` when
+/// there is none).
+#[no_mangle]
+pub extern "C" fn kbk_register_transfer_record(
+    register: *mut kbk_register,
+    transfer_number: u64,
+    out: *mut kbk_transfer_record,
+) -> kbk_status {
+    reg_mut(register, |r| {
+        let o = crate::status::out(out, "out")?;
+        let t = usize::try_from(transfer_number.wrapping_sub(1))
+            .ok()
+            .and_then(|i| r.transfers().get(i))
+            .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "no transfer with that number"))?;
+        let (change_cert_id, has_change) = opt_cert_id_to_c(t.change_cert_id.as_ref());
+        o.set(kbk_transfer_record {
+            transfer_number: t.transfer_number,
+            quantity: t.quantity,
+            buyer: t.buyer,
+            seller: t.seller,
+            old_cert_id: cert_id_to_c(&t.old_cert_id),
+            new_cert_id: cert_id_to_c(&t.new_cert_id),
+            change_cert_id,
+            instrument: t.instrument,
+            has_change,
+            buyer_claimed: u8::from(t.buyer_claimed),
+            change_claimed: u8::from(t.change_claimed),
+            reserved: 0,
+        });
         Ok(())
     })
 }

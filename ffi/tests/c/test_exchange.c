@@ -184,6 +184,15 @@ int main(void) {
   CHECK_OK(kbk_exchange_order(w.ex, buy, &os));
   CHECK(os.state == KBK_ORDER_STATE_FILLED && os.filled == 100);
   CHECK_STATUS(kbk_exchange_order(w.ex, 12345, &os), KBK_STATUS_NOT_FOUND);
+  uint64_t open[4];
+  CHECK_OK(kbk_exchange_open_orders_of(w.ex, INV0, open, 4, &n));
+  CHECK(n == 1 && open[0] == sell);
+  CHECK_OK(kbk_exchange_open_orders_of(w.ex, INV0 + 1, open, 4, &n));
+  CHECK(n == 0);
+  CHECK_OK(kbk_exchange_open_orders_of(w.ex, INV0, NULL, 0, &n));
+  CHECK(n == 0);
+  CHECK_STATUS(kbk_exchange_open_orders_of(w.ex, INV0, NULL, 4, &n), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_exchange_open_orders_of(w.ex, INV0, open, 4, NULL), KBK_STATUS_NULL_ARGUMENT);
 
   /* the ledger moved the cash: buyer paid 10000.00 */
   balance(&w, INV0 + 1, KBK_BALANCE_AVAILABLE, text);
@@ -231,6 +240,12 @@ int main(void) {
   kbk_message_free(a);
   balance(&w, INV0 + 2, KBK_BALANCE_RESERVED, text);
   CHECK(strtod(text, NULL) > 0.0);
+  CHECK_OK(kbk_ledger_reserved_for(w.ledger, gtd, text, sizeof text, &n));
+  CHECK(strtod(text, NULL) == 9900.0 * 50 / 100);
+  CHECK_STATUS(kbk_ledger_reserved_for(w.ledger, sell, text, sizeof text, &n),
+               KBK_STATUS_NOT_FOUND);
+  CHECK_STATUS(kbk_ledger_reserved_for(w.ledger, gtd, text, 1, &n), KBK_STATUS_BUFFER_TOO_SMALL);
+  CHECK_STATUS(kbk_ledger_reserved_for(w.ledger, gtd, NULL, 8, &n), KBK_STATUS_NULL_ARGUMENT);
   w.now = 200;
   CHECK_OK(kbk_exchange_advance_time(w.ex, w.reg, w.ledger, w.now));
   CHECK_OK(kbk_exchange_order(w.ex, gtd, &os));

@@ -68,7 +68,7 @@ static int follow(world *w, kbk_id_list *l) {
 
 int main(void) {
   world w;
-  uint8_t rpk[32], d1[32], d2[32];
+  uint8_t rpk[32], d1[32], d2[32], weak[32] = {1};
   char text[128];
   size_t n = 0;
   uint64_t u = 0;
@@ -168,7 +168,6 @@ int main(void) {
   CHECK_OK(kbk_id_list_new(INST, REG_ID, w.trust.ca_key, &other));
   CHECK_STATUS(kbk_id_list_apply_snapshot(other, sb, slen), KBK_STATUS_CRYPTO_BAD_SIGNATURE);
   kbk_id_list_free(other);
-  uint8_t weak[32] = {1};
   CHECK_STATUS(kbk_id_list_new(INST, REG_ID, weak, &other), KBK_STATUS_CRYPTO_WEAK_KEY);
   CHECK_STATUS(kbk_id_list_new(INST, REG_ID, rpk, NULL), KBK_STATUS_NULL_ARGUMENT);
   free(d0b);
@@ -183,6 +182,27 @@ int main(void) {
   CHECK(field_u64(endo, KBK_FIELD_NONCE) == 77);
   CHECK_OK(kbk_message_get_bytes(endo, KBK_FIELD_CERTIFICATE_HASH, 0, d2, sizeof d2, &n));
   CHECK(n == 32 && memcmp(d1, d2, 32) == 0);
+  /* the recipient's offline checks */
+  uint8_t hk[32], bk[32];
+  CHECK_OK(kbk_keypair_public_key(w.inv[0], hk));
+  CHECK_OK(kbk_keypair_public_key(w.inv[1], bk));
+  CHECK_OK(kbk_certificate_verify(cert, REG_ID, rpk));
+  CHECK_STATUS(kbk_certificate_verify(cert, REG_ID + 1, rpk), KBK_STATUS_CERT_INVALID);
+  CHECK_STATUS(kbk_certificate_verify(cert, REG_ID, hk), KBK_STATUS_CRYPTO_BAD_SIGNATURE);
+  CHECK_STATUS(kbk_certificate_verify(endo, REG_ID, rpk), KBK_STATUS_WIRE_WRONG_KIND);
+  CHECK_STATUS(kbk_certificate_verify(NULL, REG_ID, rpk), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_certificate_verify(cert, REG_ID, weak), KBK_STATUS_CRYPTO_WEAK_KEY);
+  CHECK_OK(kbk_endorsement_verify(cert, endo, INV0 + 1, REG_ID, rpk, hk, w.now));
+  CHECK_STATUS(kbk_endorsement_verify(cert, endo, INV0 + 2, REG_ID, rpk, hk, w.now),
+               KBK_STATUS_CERT_INVALID);
+  CHECK_STATUS(kbk_endorsement_verify(cert, endo, INV0 + 1, REG_ID, rpk, bk, w.now),
+               KBK_STATUS_CRYPTO_BAD_SIGNATURE);
+  CHECK_STATUS(kbk_endorsement_verify(cert, endo, INV0 + 1, REG_ID, rpk, hk, UINT64_MAX),
+               KBK_STATUS_CERT_INVALID); /* expired by then */
+  CHECK_STATUS(kbk_endorsement_verify(endo, cert, INV0 + 1, REG_ID, rpk, hk, w.now),
+               KBK_STATUS_WIRE_WRONG_KIND);
+  CHECK_STATUS(kbk_endorsement_verify(cert, endo, INV0 + 1, REG_ID, rpk, NULL, w.now),
+               KBK_STATUS_NULL_ARGUMENT);
   CHECK_OK(kbk_sign_direct_transfer(w.inv[1], INV0 + 1, "Bob, Osaka", cert, endo, ++w.seq[1],
                                     &req));
   kbk_message *nested = NULL;
@@ -204,6 +224,14 @@ int main(void) {
   kbk_message_free(resp);
   CHECK_OK(kbk_register_transfer_count(w.reg, &u));
   CHECK(u == 1);
+  kbk_transfer_record tr;
+  CHECK_OK(kbk_register_transfer_record(w.reg, transfer, &tr));
+  CHECK(tr.transfer_number == 1 && tr.quantity == 1000 && tr.buyer == INV0 + 1);
+  CHECK(tr.seller == INV0 && tr.old_cert_id.serial == id1.serial && tr.has_change == 0);
+  CHECK(tr.new_cert_id.serial == newid.serial && tr.buyer_claimed == 0 && tr.instrument == INST);
+  CHECK_STATUS(kbk_register_transfer_record(w.reg, 0, &tr), KBK_STATUS_NOT_FOUND);
+  CHECK_STATUS(kbk_register_transfer_record(w.reg, 2, &tr), KBK_STATUS_NOT_FOUND);
+  CHECK_STATUS(kbk_register_transfer_record(w.reg, 1, NULL), KBK_STATUS_NULL_ARGUMENT);
   CHECK_OK(kbk_register_is_current(w.reg, &id1, &v));
   CHECK(v == 0);
   /* the same endorsed certificate again: its ID is spent */
@@ -221,6 +249,8 @@ int main(void) {
   kbk_cert_id id2 = id_of(cert2);
   CHECK(id2.serial == newid.serial && memcmp(id2.tag, newid.tag, 16) == 0);
   CHECK(claim(&w, 1, transfer, KBK_STATUS_REGISTER_ALREADY_CLAIMED) == NULL);
+  CHECK_OK(kbk_register_transfer_record(w.reg, transfer, &tr));
+  CHECK(tr.buyer_claimed == 1);
 
   /* the follower sees the change */
   CHECK(follow(&w, list) >= 1);
