@@ -48,7 +48,8 @@ pub(crate) fn cert_id_from_c(id: &kbk_cert_id) -> CertId {
 // ---- field names -------------------------------------------------------------
 //
 // Which fields each kind has is listed in `fields` below and in the
-// header's description of `kbk_message_field_count`. Integers of any width
+// documentation of `kbk_message_field_count` (kept in step by a test).
+// Integers of any width
 // and flags read with `kbk_message_get_u64`; prices with
 // `kbk_message_get_i64`; text and decimal amounts with
 // `kbk_message_get_string`; hashes and keys with `kbk_message_get_bytes`;
@@ -818,6 +819,53 @@ fn field_type(field: u32, want: &str) -> Fail {
 /// an absent optional (a market order's price, a missing change ID), the
 /// length of a list. `KBK_STATUS_MESSAGE_NO_FIELD` when this kind has no
 /// such field.
+///
+/// The fields of each kind (`KBK_FIELD_` left out; `[]` a list, `?`
+/// optional):
+/// - ATTESTATION: SERIAL, USER_ID, NAME, PUBLIC_KEY, NOT_BEFORE, NOT_AFTER,
+///   ISSUER, ROLE, USAGE_LIMIT, PER_ORDER_MAX, SHORT_SALE_BAN.
+/// - REVOCATION: SERIALS[], AT.
+/// - CERTIFICATE: COMPANY_NAME, COMPANY_FOUNDED, CERTIFICATE_NUMBER,
+///   CERT_ID, INSTRUMENT, QUANTITY (shares), PAR_VALUE, ISSUE_DATE, EXPIRY,
+///   HOLDER_NAME, HOLDER, SIGNATURE_ALGORITHM, REGISTER_NAME,
+///   REGISTER_ADDRESS, CLASS, CLASS_TERMS?, RESTRICTION, LOCKED_UNTIL?.
+/// - ISSUE_REQUEST: USER_ID, NAME_ADDRESS, INSTRUMENT, QUANTITY,
+///   DIVIDEND_ACCOUNT, SEQ, CLASS, CLASS_TERMS?.
+/// - TRANSFER_REQUEST: EXCHANGE, MATCH_NUMBER, INSTRUMENT, CERT_ID,
+///   QUANTITY, BUYER, SELLER, SELL_ORDER?, NAME_ADDRESS (buyer's),
+///   CERTIFICATE, SEQ.
+/// - TRANSFER_RESPONSE: MATCH_NUMBER, TRANSFER_NUMBER, NEW_CERT_ID,
+///   CHANGE_CERT_ID?, REQUEST_HASH.
+/// - CERTIFICATE_REQUEST: USER_ID, TRANSFER_NUMBER, DIVIDEND_ACCOUNT, SEQ.
+/// - ENDORSEMENT: CERTIFICATE_HASH, CERT_ID, RECIPIENT, NONCE.
+/// - DIRECT_TRANSFER_REQUEST: USER_ID, NAME_ADDRESS, CERTIFICATE,
+///   ENDORSEMENT, SEQ.
+/// - HOLDINGS_INQUIRY: USER_ID, INSTRUMENT?, SEQ.
+/// - HOLDINGS_ANSWER: USER_ID, REQUEST_HASH, HOLDING_INSTRUMENT[],
+///   HOLDING_CERTIFICATE_NUMBER[], HOLDING_CERT_ID[], HOLDING_SHARES[],
+///   HOLDING_CLASS[].
+/// - REISSUE_REQUEST: USER_ID, INSTRUMENT, REISSUE_KIND, CERT_IDS[],
+///   PARTS[], SEQ.
+/// - REISSUE_RESPONSE: REQUEST_HASH, RETIRED[], CERTIFICATES[].
+/// - ID_LIST_SNAPSHOT: INSTRUMENT, SEQ, CERT_IDS[], HOLDERS[].
+/// - ID_LIST_DELTA: INSTRUMENT, SEQ, RETIRED[] (removed), CERT_IDS[],
+///   HOLDERS[] (added).
+/// - ORDER_REQUEST: USER_ID, INSTRUMENT, CLASS, SIDE, PRICE?, QUANTITY,
+///   POST_ONLY, CERTIFICATES[], NAME_ADDRESS, ACCOUNT, CASH_CAP?, SEQ, TIF,
+///   EXPIRE?.
+/// - CANCEL_REQUEST: USER_ID, RECEPTION_NUMBER, SEQ.
+/// - REDUCE_REQUEST: USER_ID, RECEPTION_NUMBER, BY, SEQ.
+/// - MODIFY_REQUEST: USER_ID, RECEPTION_NUMBER, PRICE, QUANTITY, SEQ.
+/// - RECEPTION_RECEIPT: USER_ID, RECEPTION_NUMBER, REQUEST_KIND,
+///   REQUEST_HASH.
+/// - ERROR_NOTICE: USER_ID, REQUEST_HASH, RECEPTION_NUMBER, REASON.
+/// - COMPLETION_NOTICE: USER_ID (the party told), RECEPTION_NUMBER, SIDE,
+///   MATCH_NUMBER, TRANSFER_NUMBER, INSTRUMENT, QUANTITY, PRICE,
+///   NEW_CERT_ID, CHANGE_CERT_ID?.
+/// - SETTLEMENT_REQUEST: EXCHANGE, MATCH_NUMBER, BUY_ORDER, AMOUNT,
+///   RELEASE, BUYER_ACCOUNT, SELLER_ACCOUNT, SEQ.
+/// - ACCOUNT_INQUIRY: USER_ID, ACCOUNT, SEQ.
+/// - ACCOUNT_ANSWER: ACCOUNT, OWNER, AVAILABLE, RESERVED, REQUEST_HASH.
 #[no_mangle]
 pub extern "C" fn kbk_message_field_count(
     message: *const kbk_message,
@@ -946,6 +994,348 @@ pub extern "C" fn kbk_message_get_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::crypto::{KeyPair, Validity};
+    use engine::exchange::{
+        CancelRequest, CompletionNotice, ErrorNotice, ModifyRequest, OrderRequest,
+        ReceptionReceipt, ReduceRequest,
+    };
+    use engine::identity::{Attestation, Policy, Revocation, Role};
+    use engine::register::{
+        CertificateRequest, DirectTransferRequest, Holding, HoldingsAnswer, HoldingsInquiry,
+        IdListDelta, IdListEntry, IdListSnapshot, IssueRequest, ReissueRequest, ReissueResponse,
+        TransferRequest, TransferResponse,
+    };
+    use engine::settle::{AccountAnswer, AccountInquiry, SettlementRequest};
+    use engine::types::Side;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// One signed message of every kind, every optional field present.
+    fn one_of_each() -> Vec<Vec<u8>> {
+        let k = KeyPair::from_seed(&[3; 32]);
+        let id = CertId {
+            serial: 4,
+            tag: [5; 16],
+        };
+        let h = Digest([6; 32]);
+        let cert = Signed::sign(
+            Certificate {
+                company_name: "K".into(),
+                company_founded: 19500101,
+                certificate_number: 1,
+                id,
+                instrument: 7,
+                shares: 100,
+                par_value: 50,
+                issue_date: 1,
+                expiry: 2,
+                holder_name: "H".into(),
+                holder: 9,
+                class: ShareClass::Convertible { terms: "t".into() },
+                restriction: TransferRestriction::LockedUntil(3),
+                signature_algorithm: 1,
+                register_name: "R".into(),
+                register_address: "A".into(),
+            },
+            2,
+            &k,
+        );
+        let endo = Signed::sign(
+            Endorsement {
+                certificate: h,
+                cert_id: id,
+                recipient: 10,
+                nonce: 1,
+            },
+            9,
+            &k,
+        );
+        let entry = IdListEntry {
+            cert_id: id,
+            holder: 9,
+        };
+        let d = Decimal::new(1234, 2);
+        macro_rules! b {
+            ($body:expr) => {
+                Signed::sign($body, 9, &k).to_bytes()
+            };
+        }
+        vec![
+            b!(Attestation {
+                serial: 1,
+                user_id: 9,
+                name: "N".into(),
+                public_key: k.public().to_bytes(),
+                validity: Validity {
+                    not_before: 0,
+                    not_after: 1
+                },
+                issuer: "CA".into(),
+                role: Role::Investor,
+                policy: Policy::UNLIMITED,
+            }),
+            b!(Revocation {
+                serials: vec![1, 2],
+                at: 3
+            }),
+            cert.to_bytes(),
+            b!(IssueRequest {
+                user_id: 9,
+                name_address: "N".into(),
+                instrument: 7,
+                class: ShareClass::Convertible { terms: "t".into() },
+                quantity: 1,
+                dividend_account: "D".into(),
+                seq: 1,
+            }),
+            b!(TransferRequest {
+                exchange: 3,
+                match_number: 1,
+                instrument: 7,
+                cert_id: id,
+                quantity: 1,
+                buyer: 10,
+                seller: 9,
+                sell_order: Some(1),
+                buyer_name_address: "B".into(),
+                certificate: cert.clone(),
+                seq: 1,
+            }),
+            b!(TransferResponse {
+                match_number: 1,
+                transfer_number: 1,
+                new_cert_id: id,
+                change_cert_id: Some(id),
+                request_hash: h,
+            }),
+            b!(CertificateRequest {
+                user_id: 9,
+                transfer_number: 1,
+                dividend_account: "D".into(),
+                seq: 1,
+            }),
+            endo.to_bytes(),
+            b!(DirectTransferRequest {
+                user_id: 10,
+                name_address: "N".into(),
+                certificate: cert.clone(),
+                endorsement: endo.clone(),
+                seq: 1,
+            }),
+            b!(HoldingsInquiry {
+                user_id: 9,
+                instrument: Some(7),
+                seq: 1
+            }),
+            b!(HoldingsAnswer {
+                user_id: 9,
+                request_hash: h,
+                holdings: vec![Holding {
+                    instrument: 7,
+                    certificate_number: 1,
+                    cert_id: id,
+                    shares: 100,
+                    class: 0,
+                }],
+            }),
+            b!(ReissueRequest {
+                user_id: 9,
+                instrument: 7,
+                kind: ReissueKind::Split(id, vec![40, 60]),
+                seq: 1,
+            }),
+            b!(ReissueResponse {
+                request_hash: h,
+                retired: vec![id],
+                certificates: vec![cert.clone()],
+            }),
+            b!(IdListSnapshot {
+                instrument: 7,
+                seq: 1,
+                entries: vec![entry],
+            }),
+            b!(IdListDelta {
+                instrument: 7,
+                seq: 2,
+                removed: vec![id],
+                added: vec![entry],
+            }),
+            b!(OrderRequest {
+                user_id: 9,
+                instrument: 7,
+                class: 0,
+                side: Side::Sell,
+                price: Some(100),
+                quantity: 100,
+                tif: TimeInForce::Gtd(5),
+                post_only: true,
+                certificates: vec![cert.clone()],
+                name_address: "N".into(),
+                account: 9,
+                cash_cap: Some(d),
+                seq: 1,
+            }),
+            b!(CancelRequest {
+                user_id: 9,
+                reception_number: 1,
+                seq: 1
+            }),
+            b!(ReduceRequest {
+                user_id: 9,
+                reception_number: 1,
+                by: 1,
+                seq: 1
+            }),
+            b!(ModifyRequest {
+                user_id: 9,
+                reception_number: 1,
+                price: -1,
+                quantity: 1,
+                seq: 1
+            }),
+            b!(ReceptionReceipt {
+                user_id: 9,
+                reception_number: 1,
+                request_kind: 0,
+                request_hash: h
+            }),
+            b!(ErrorNotice {
+                user_id: 9,
+                request_hash: h,
+                reception_number: 1,
+                reason: 7
+            }),
+            b!(CompletionNotice {
+                party: 9,
+                reception_number: 1,
+                side: Side::Buy,
+                match_number: 1,
+                transfer_number: 1,
+                instrument: 7,
+                quantity: 1,
+                price: 100,
+                new_cert_id: id,
+                change_cert_id: Some(id),
+            }),
+            b!(SettlementRequest {
+                exchange: 3,
+                match_number: 1,
+                buy_order: 1,
+                amount: d,
+                release: d,
+                buyer_account: 1,
+                seller_account: 2,
+                seq: 1,
+            }),
+            b!(AccountInquiry {
+                user_id: 9,
+                account: 9,
+                seq: 1
+            }),
+            b!(AccountAnswer {
+                account: 9,
+                owner: 9,
+                available: d,
+                reserved: d,
+                request_hash: h,
+            }),
+        ]
+    }
+
+    /// `NAME -> number` of the `pub const PREFIX*` lines of a source file.
+    fn consts(src: &str, prefix: &str) -> BTreeMap<String, u64> {
+        src.lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter_map(|rest| {
+                let (name, v) = rest.split_once(':')?;
+                let v = v.split_once("= ")?.1.trim_end_matches(';');
+                Some((name.to_owned(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_decodes_and_its_fields_match_the_documented_table() {
+        let fields_by_name = consts(include_str!("message.rs"), "pub const KBK_FIELD_");
+        let kinds = consts(include_str!("crypto.rs"), "pub const KBK_KIND_");
+        // The table in the documentation of kbk_message_field_count.
+        let src = include_str!("message.rs");
+        let doc: String = src
+            .split("/// The fields of each kind")
+            .nth(1)
+            .and_then(|t| t.split("#[no_mangle]").next())
+            .expect("the table")
+            .lines()
+            .map(|l| l.trim_start_matches("///").trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut documented: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+        for entry in doc.split("- ").skip(1) {
+            let (kind, list) = entry.split_once(':').expect("KIND: fields");
+            let kind = kinds[kind.trim()];
+            let set = list
+                .split(',')
+                .map(|f| {
+                    let f = f.split('(').next().unwrap_or("").trim();
+                    let f = f.trim_end_matches('.').trim_end_matches("[]");
+                    let f = f.trim_end_matches('?').trim();
+                    fields_by_name[f]
+                })
+                .collect();
+            documented.insert(kind, set);
+        }
+        assert_eq!(documented.len(), 25);
+        let all = one_of_each();
+        assert_eq!(all.len(), 25);
+        let pk = KeyPair::from_seed(&[3; 32]).public().to_bytes();
+        for (i, bytes) in all.into_iter().enumerate() {
+            // Through the exports: decode, kind, verify, every field read.
+            let mut m = core::ptr::null_mut();
+            assert_eq!(
+                kbk_message_decode(bytes.as_ptr(), bytes.len(), &mut m),
+                KBK_STATUS_OK
+            );
+            let mut kind = 0u8;
+            assert_eq!(kbk_message_kind(m, &mut kind), KBK_STATUS_OK);
+            assert_eq!(usize::from(kind), i + 1);
+            assert_eq!(kbk_message_verify(m, pk.as_ptr()), KBK_STATUS_OK);
+            for f in 0..=KBK_FIELD_MAX + 1 {
+                let mut n = 0usize;
+                if kbk_message_field_count(m, f, &mut n) != KBK_STATUS_OK {
+                    continue;
+                }
+                for idx in 0..n {
+                    let (mut u, mut v, mut id) = (0u64, 0i64, kbk_cert_id::default());
+                    let mut buf = [0u8; 256];
+                    let mut len = 0usize;
+                    let mut nested = core::ptr::null_mut();
+                    let ok = [
+                        kbk_message_get_u64(m, f, idx, &mut u),
+                        kbk_message_get_i64(m, f, idx, &mut v),
+                        kbk_message_get_string(m, f, idx, buf.as_mut_ptr().cast(), 256, &mut len),
+                        kbk_message_get_bytes(m, f, idx, buf.as_mut_ptr(), 256, &mut len),
+                        kbk_message_get_cert_id(m, f, idx, &mut id),
+                        kbk_message_get_message(m, f, idx, &mut nested),
+                    ]
+                    .iter()
+                    .filter(|s| **s == KBK_STATUS_OK)
+                    .count();
+                    assert_eq!(ok, 1, "kind {}: field {f}[{idx}]", i + 1);
+                    kbk_message_free(nested);
+                }
+            }
+            kbk_message_free(m);
+            let h = decode(bytes).expect("decodes");
+            assert_eq!(usize::from(h.bytes[1]), i + 1);
+            let got: BTreeSet<u64> = fields(&h.msg)
+                .iter()
+                .map(|(f, items)| {
+                    assert!(!items.is_empty(), "kind {}: field {f} empty", i + 1);
+                    u64::from(*f)
+                })
+                .collect();
+            assert_eq!(got, documented[&(i as u64 + 1)], "kind {}", i + 1);
+        }
+    }
 
     #[test]
     fn field_numbers_are_unique_and_bounded() {
