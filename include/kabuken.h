@@ -944,212 +944,6 @@ typedef struct kbk_trust {
   uint8_t ca_key[32];
 } kbk_trust;
 
-// One instrument's trading rules (`kbk_exchange_add_instrument`).
-typedef struct kbk_instrument_spec {
-  // Quantities are multiples of this.
-  uint64_t lot_size;
-  // Lowest price of the daily band (ticks, inclusive, positive).
-  int64_t band_low;
-  // Highest price of the daily band (ticks, inclusive).
-  int64_t band_high;
-  // Largest quantity of one order.
-  uint64_t max_qty;
-  // The tick size as a decimal string, e.g. "0.01".
-  const char *tick;
-  // Instrument id (the register's).
-  uint32_t instrument;
-  // Zero.
-  uint32_t reserved;
-} kbk_instrument_spec;
-
-// One item of the exchange's outbox (`kbk_exchange_next_outgoing`).
-typedef struct kbk_outgoing {
-  // The party concerned.
-  uint64_t user;
-  // The order concerned (0: none).
-  uint64_t reception_number;
-  // RELEASED: the number of certificate items that follow.
-  uint64_t certificates;
-  // `KBK_OUT_*`.
-  uint32_t kind;
-  // RELEASED: how the order ended, `KBK_ORDER_STATE_*`.
-  uint32_t state;
-} kbk_outgoing;
-
-// An order as the exchange records it (from `kbk_exchange_order`).
-typedef struct kbk_order_status {
-  // Reception number.
-  uint64_t reception_number;
-  // Owner.
-  uint64_t user;
-  // Limit price in ticks (when `has_price`).
-  int64_t price;
-  // The price per share the cash reservation assumes (buy).
-  int64_t worst;
-  // Quantity received.
-  uint64_t quantity;
-  // Open quantity.
-  uint64_t open;
-  // Filled (transferred) quantity.
-  uint64_t filled;
-  // Settlement account.
-  uint64_t account;
-  // Certificates reserved to this sell order.
-  uint64_t certificates;
-  // Instrument.
-  uint32_t instrument;
-  // `KBK_ORDER_STATE_*`.
-  uint32_t state;
-  // `KBK_SIDE_*`.
-  uint8_t side;
-  // 1 for a limit order.
-  uint8_t has_price;
-  // 0 or 1.
-  uint8_t post_only;
-  // Zero.
-  uint8_t reserved[5];
-  // BLAKE3 of the signed order.
-  uint8_t request_hash[32];
-  // Cash reserved for this buy order (decimal text, NUL-terminated).
-  char cash_reserved[KBK_DECIMAL_LEN];
-} kbk_order_status;
-
-// One match (drawing 14) with its transfer and settlement.
-typedef struct kbk_match {
-  // Match number.
-  uint64_t match_number;
-  // Buy order's reception number.
-  uint64_t buy_order;
-  // Sell order's reception number.
-  uint64_t sell_order;
-  // Shares.
-  uint64_t quantity;
-  // Price in ticks.
-  int64_t price;
-  // Buyer.
-  uint64_t buyer;
-  // Seller.
-  uint64_t seller;
-  // The register's transfer number.
-  uint64_t transfer_number;
-  // The sold (now retired) certificate ID.
-  struct kbk_cert_id cert_id;
-  // The buyer's new certificate ID.
-  struct kbk_cert_id new_cert_id;
-  // The seller's change certificate ID (when `has_change`).
-  struct kbk_cert_id change_cert_id;
-  // Instrument.
-  uint32_t instrument;
-  // 1 when the certificate was split.
-  uint8_t has_change;
-  // Zero.
-  uint8_t reserved[3];
-  // Amount paid (decimal text, NUL-terminated).
-  char amount[KBK_DECIMAL_LEN];
-} kbk_match;
-
-// One certificate an investor holds, as the exchange's ID table shows it.
-typedef struct kbk_holding {
-  // The certificate ID's serial.
-  uint64_t serial;
-  // Shares.
-  uint64_t shares;
-  // The sell order it is reserved to (when `is_reserved`).
-  uint64_t reserved_to;
-  // Instrument.
-  uint32_t instrument;
-  // 1 when reserved to an order.
-  uint8_t is_reserved;
-  // Zero.
-  uint8_t reserved[3];
-} kbk_holding;
-
-// Market data of one book.
-typedef struct kbk_market_data {
-  // Best bid price (when `has_bid`).
-  int64_t bid_price;
-  // Quantity at the best bid.
-  uint64_t bid_qty;
-  // Best ask price (when `has_ask`).
-  int64_t ask_price;
-  // Quantity at the best ask.
-  uint64_t ask_qty;
-  // Last trade price (when `has_last`).
-  int64_t last_price;
-  // Shares traded (saturating).
-  uint64_t volume;
-  // Instrument.
-  uint32_t instrument;
-  // 0 or 1.
-  uint8_t has_bid;
-  // 0 or 1.
-  uint8_t has_ask;
-  // 0 or 1.
-  uint8_t has_last;
-  // Zero.
-  uint8_t reserved;
-} kbk_market_data;
-
-// The exchange's counters.
-typedef struct kbk_exchange_counters {
-  // Orders received (accepted or not).
-  uint64_t orders;
-  // Orders accepted.
-  uint64_t accepted;
-  // Cancel, reduce and modify requests received.
-  uint64_t amendments;
-  // Requests refused (all reasons).
-  uint64_t refused;
-  // Book trades.
-  uint64_t trades;
-  // Matches transferred and settled.
-  uint64_t matches;
-  // Transfers refused by the register.
-  uint64_t register_refusals;
-  // Signatures made.
-  uint64_t signed_;
-  // Signatures verified.
-  uint64_t verified;
-  // Shares transferred (saturating).
-  uint64_t shares;
-  // Internal inconsistencies seen (must stay 0).
-  uint64_t anomalies;
-  // Cash settled (decimal text, NUL-terminated).
-  char settled[KBK_DECIMAL_LEN];
-} kbk_exchange_counters;
-
-// The limits an attestation places on its holder.
-typedef struct kbk_policy {
-  // Maximum value (minor units) of open buy orders and of one issue.
-  uint64_t usage_limit;
-  // Maximum shares in one order or issue request.
-  uint64_t per_order_max;
-  // 1: short selling forbidden.
-  uint8_t short_sale_ban;
-  // Zero.
-  uint8_t reserved[7];
-} kbk_policy;
-
-// A registered party, as `kbk_identities_verify` found it.
-typedef struct kbk_party {
-  // User id.
-  uint64_t user_id;
-  // Attestation serial.
-  uint64_t serial;
-  // Validity start.
-  uint64_t not_before;
-  // Validity end.
-  uint64_t not_after;
-  // The policy.
-  struct kbk_policy policy;
-  // `KBK_ROLE_*`.
-  uint32_t role;
-  // Zero.
-  uint32_t reserved;
-  // The party's public key.
-  uint8_t public_key[32];
-} kbk_party;
-
 // Service settings. Start from `kbk_oob_config_default`.
 typedef struct kbk_oob_config {
   // Host secret mixed into second-code hashes and code tags.
@@ -1348,6 +1142,223 @@ typedef struct kbk_oob_hooks {
   kbk_oob_random_callback random;
 } kbk_oob_hooks;
 
+// A login session; present it with every request.
+typedef struct kbk_oob_session {
+  // Session id (not secret).
+  uint64_t id;
+  // Secret.
+  uint8_t secret[32];
+} kbk_oob_session;
+
+// One instrument's trading rules (`kbk_exchange_add_instrument`).
+typedef struct kbk_instrument_spec {
+  // Quantities are multiples of this.
+  uint64_t lot_size;
+  // Lowest price of the daily band (ticks, inclusive, positive).
+  int64_t band_low;
+  // Highest price of the daily band (ticks, inclusive).
+  int64_t band_high;
+  // Largest quantity of one order.
+  uint64_t max_qty;
+  // The tick size as a decimal string, e.g. "0.01".
+  const char *tick;
+  // Instrument id (the register's).
+  uint32_t instrument;
+  // Zero.
+  uint32_t reserved;
+} kbk_instrument_spec;
+
+// One item of the exchange's outbox (`kbk_exchange_next_outgoing`).
+typedef struct kbk_outgoing {
+  // The party concerned.
+  uint64_t user;
+  // The order concerned (0: none).
+  uint64_t reception_number;
+  // RELEASED: the number of certificate items that follow.
+  uint64_t certificates;
+  // `KBK_OUT_*`.
+  uint32_t kind;
+  // RELEASED: how the order ended, `KBK_ORDER_STATE_*`.
+  uint32_t state;
+} kbk_outgoing;
+
+// An order as the exchange records it (from `kbk_exchange_order`).
+typedef struct kbk_order_status {
+  // Reception number.
+  uint64_t reception_number;
+  // Owner.
+  uint64_t user;
+  // Limit price in ticks (when `has_price`).
+  int64_t price;
+  // The price per share the cash reservation assumes (buy).
+  int64_t worst;
+  // Quantity received.
+  uint64_t quantity;
+  // Open quantity.
+  uint64_t open;
+  // Filled (transferred) quantity.
+  uint64_t filled;
+  // Settlement account.
+  uint64_t account;
+  // Certificates reserved to this sell order.
+  uint64_t certificates;
+  // Instrument.
+  uint32_t instrument;
+  // `KBK_ORDER_STATE_*`.
+  uint32_t state;
+  // `KBK_SIDE_*`.
+  uint8_t side;
+  // 1 for a limit order.
+  uint8_t has_price;
+  // 0 or 1.
+  uint8_t post_only;
+  // 1 while held by out-of-band verification (received, not in the
+  // book).
+  uint8_t held;
+  // Zero.
+  uint8_t reserved[4];
+  // BLAKE3 of the signed order.
+  uint8_t request_hash[32];
+  // Cash reserved for this buy order (decimal text, NUL-terminated).
+  char cash_reserved[KBK_DECIMAL_LEN];
+} kbk_order_status;
+
+// One match (drawing 14) with its transfer and settlement.
+typedef struct kbk_match {
+  // Match number.
+  uint64_t match_number;
+  // Buy order's reception number.
+  uint64_t buy_order;
+  // Sell order's reception number.
+  uint64_t sell_order;
+  // Shares.
+  uint64_t quantity;
+  // Price in ticks.
+  int64_t price;
+  // Buyer.
+  uint64_t buyer;
+  // Seller.
+  uint64_t seller;
+  // The register's transfer number.
+  uint64_t transfer_number;
+  // The sold (now retired) certificate ID.
+  struct kbk_cert_id cert_id;
+  // The buyer's new certificate ID.
+  struct kbk_cert_id new_cert_id;
+  // The seller's change certificate ID (when `has_change`).
+  struct kbk_cert_id change_cert_id;
+  // Instrument.
+  uint32_t instrument;
+  // 1 when the certificate was split.
+  uint8_t has_change;
+  // Zero.
+  uint8_t reserved[3];
+  // Amount paid (decimal text, NUL-terminated).
+  char amount[KBK_DECIMAL_LEN];
+} kbk_match;
+
+// One certificate an investor holds, as the exchange's ID table shows it.
+typedef struct kbk_holding {
+  // The certificate ID's serial.
+  uint64_t serial;
+  // Shares.
+  uint64_t shares;
+  // The sell order it is reserved to (when `is_reserved`).
+  uint64_t reserved_to;
+  // Instrument.
+  uint32_t instrument;
+  // 1 when reserved to an order.
+  uint8_t is_reserved;
+  // Zero.
+  uint8_t reserved[3];
+} kbk_holding;
+
+// Market data of one book.
+typedef struct kbk_market_data {
+  // Best bid price (when `has_bid`).
+  int64_t bid_price;
+  // Quantity at the best bid.
+  uint64_t bid_qty;
+  // Best ask price (when `has_ask`).
+  int64_t ask_price;
+  // Quantity at the best ask.
+  uint64_t ask_qty;
+  // Last trade price (when `has_last`).
+  int64_t last_price;
+  // Shares traded (saturating).
+  uint64_t volume;
+  // Instrument.
+  uint32_t instrument;
+  // 0 or 1.
+  uint8_t has_bid;
+  // 0 or 1.
+  uint8_t has_ask;
+  // 0 or 1.
+  uint8_t has_last;
+  // Zero.
+  uint8_t reserved;
+} kbk_market_data;
+
+// The exchange's counters.
+typedef struct kbk_exchange_counters {
+  // Orders received (accepted or not).
+  uint64_t orders;
+  // Orders accepted.
+  uint64_t accepted;
+  // Cancel, reduce and modify requests received.
+  uint64_t amendments;
+  // Requests refused (all reasons).
+  uint64_t refused;
+  // Book trades.
+  uint64_t trades;
+  // Matches transferred and settled.
+  uint64_t matches;
+  // Transfers refused by the register.
+  uint64_t register_refusals;
+  // Signatures made.
+  uint64_t signed_;
+  // Signatures verified.
+  uint64_t verified;
+  // Shares transferred (saturating).
+  uint64_t shares;
+  // Internal inconsistencies seen (must stay 0).
+  uint64_t anomalies;
+  // Cash settled (decimal text, NUL-terminated).
+  char settled[KBK_DECIMAL_LEN];
+} kbk_exchange_counters;
+
+// The limits an attestation places on its holder.
+typedef struct kbk_policy {
+  // Maximum value (minor units) of open buy orders and of one issue.
+  uint64_t usage_limit;
+  // Maximum shares in one order or issue request.
+  uint64_t per_order_max;
+  // 1: short selling forbidden.
+  uint8_t short_sale_ban;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_policy;
+
+// A registered party, as `kbk_identities_verify` found it.
+typedef struct kbk_party {
+  // User id.
+  uint64_t user_id;
+  // Attestation serial.
+  uint64_t serial;
+  // Validity start.
+  uint64_t not_before;
+  // Validity end.
+  uint64_t not_after;
+  // The policy.
+  struct kbk_policy policy;
+  // `KBK_ROLE_*`.
+  uint32_t role;
+  // Zero.
+  uint32_t reserved;
+  // The party's public key.
+  uint8_t public_key[32];
+} kbk_party;
+
 // A second code and its purpose.
 typedef struct kbk_oob_second_code {
   // The code (NUL-terminated UTF-8).
@@ -1402,14 +1413,6 @@ typedef struct kbk_oob_contractor_spec {
   // Zero.
   uint8_t reserved[3];
 } kbk_oob_contractor_spec;
-
-// A login session; present it with every request.
-typedef struct kbk_oob_session {
-  // Session id (not secret).
-  uint64_t id;
-  // Secret.
-  uint8_t secret[32];
-} kbk_oob_session;
 
 // The answer to `kbk_oob_submit`.
 typedef struct kbk_oob_submission {
@@ -2219,6 +2222,47 @@ kbk_status kbk_exchange_new(const struct kbk_exchange_config *config,
 // Frees an exchange. NULL is fine.
 void kbk_exchange_free(struct kbk_exchange *exchange);
 
+// Enables out-of-band verification at order reception (DESIGN 1.6): a new
+// service with `config` and `hooks` into `*out` (use it with the
+// `kbk_oob_*` calls: register contractors, log them in, answer, sweep;
+// free it with `kbk_oob_free` when done with it, the exchange keeps its
+// own reference). The service's hold, forward and release decisions go to
+// the exchange, so those hooks are not called and may be NULL; `deliver`
+// and `alarm` are required; `random`, when set, also serves the gate.
+// Orders of investors bound with `kbk_exchange_oob_bind` are checked: at
+// or above the contractor's threshold an order is held (receipt given,
+// certificates and cash reserved, not in the book) until the holder
+// answers; `kbk_exchange_poll_held` (after an answer) and
+// `kbk_exchange_advance_time` carry out the decisions. Once per exchange.
+kbk_status kbk_exchange_enable_oob(struct kbk_exchange *exchange,
+                                   const struct kbk_oob_config *config,
+                                   const struct kbk_oob_hooks *hooks,
+                                   struct kbk_oob **out);
+
+// Binds investor `user` to an out-of-band session (`kbk_oob_login` on
+// the service from `kbk_exchange_enable_oob`): that investor's orders are
+// checked from now on (`KBK_STATUS_NOT_FOUND` when out-of-band
+// verification is not enabled).
+kbk_status kbk_exchange_oob_bind(struct kbk_exchange *exchange,
+                                 uint64_t user,
+                                 const struct kbk_oob_session *session);
+
+// Carries out the out-of-band decisions reached since the last call at
+// time `now`: confirmed orders enter the book (same reception number),
+// cancelled, refused or expired ones are voided and their reservations
+// released (see the outbox).
+kbk_status kbk_exchange_poll_held(struct kbk_exchange *exchange,
+                                  struct kbk_register *register_,
+                                  struct kbk_ledger *ledger,
+                                  uint64_t now);
+
+// Writes up to `cap` reception numbers of held orders (by number) into
+// `orders`; `*out_n` is the number written.
+kbk_status kbk_exchange_held_orders(struct kbk_exchange *exchange,
+                                    uint64_t *orders,
+                                    size_t cap,
+                                    size_t *out_n);
+
 // Lists an instrument with its trading rules.
 kbk_status kbk_exchange_add_instrument(struct kbk_exchange *exchange,
                                        const struct kbk_instrument_spec *spec);
@@ -2274,7 +2318,8 @@ kbk_status kbk_exchange_next_outgoing(struct kbk_exchange *exchange,
                                       struct kbk_outgoing *out,
                                       struct kbk_message **out_message);
 
-// Order `reception_number` (`KBK_STATUS_NOT_FOUND` when unknown).
+// Order `reception_number`, booked or held (`KBK_STATUS_NOT_FOUND` when
+// unknown).
 kbk_status kbk_exchange_order(struct kbk_exchange *exchange,
                               uint64_t reception_number,
                               struct kbk_order_status *out);

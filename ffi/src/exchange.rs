@@ -7,13 +7,18 @@ use crate::book::{kbk_level, level_to_c};
 use crate::crypto::{decimal, kbk_keypair, key_arg, side};
 use crate::identity::{add_attestation, add_revocation, kbk_trust, store_from};
 use crate::message::*;
+use crate::oob::{
+    kbk_oob, kbk_oob_config, kbk_oob_hooks, kbk_oob_session, new_gated, session_from_c,
+};
 use crate::register::{kbk_register, RegisterHandle};
 use crate::status::*;
 use core::ffi::{c_char, CStr};
 use engine::crypto::{Message, MsgKind, Signed};
+use engine::exchange::oob_gate::{GateHost, OobGate};
 use engine::exchange::{
-    Answer, CancelRequest, Exchange, ExchangeConfig, InstrumentSpec, MatchRecord, ModifyRequest,
-    OrderRequest, OrderState, Outgoing, ReduceRequest, RegisterLink, SettlementLink, ALL_REFUSALS,
+    Admission, Answer, CancelRequest, Exchange, ExchangeConfig, HeldDecision, InstrumentSpec,
+    MatchRecord, ModifyRequest, OrderRequest, OrderState, Outgoing, ReceptionHook, ReduceRequest,
+    RegisterLink, SettlementLink, ALL_REFUSALS,
 };
 use engine::register::Register;
 use engine::settle::{AccountInquiry, Ledger, SettleError};
@@ -21,7 +26,7 @@ use engine::types::{PriceScale, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Room for a decimal amount as text with its NUL (`kbk_match.amount`...).
 pub const KBK_DECIMAL_LEN: usize = 48;
@@ -134,8 +139,11 @@ pub struct kbk_order_status {
     pub has_price: u8,
     /// 0 or 1.
     pub post_only: u8,
+    /// 1 while held by out-of-band verification (received, not in the
+    /// book).
+    pub held: u8,
     /// Zero.
-    pub reserved: [u8; 5],
+    pub reserved: [u8; 4],
     /// BLAKE3 of the signed order.
     pub request_hash: [u8; 32],
     /// Cash reserved for this buy order (decimal text, NUL-terminated).
@@ -544,6 +552,41 @@ struct ExchangeHandle {
     ex: Exchange,
     /// The outbox, flattened for C.
     outbox: VecDeque<(kbk_outgoing, Option<Vec<u8>>)>,
+    /// The out-of-band reception gate, when enabled (shared with the
+    /// exchange's reception hook, so investors can be bound later).
+    gate: Option<Arc<Mutex<OobGate>>>,
+}
+
+/// The exchange's reception hook: the shared gate.
+struct SharedGate(Arc<Mutex<OobGate>>);
+
+impl SharedGate {
+    fn gate(&self) -> std::sync::MutexGuard<'_, OobGate> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ReceptionHook for SharedGate {
+    fn admit(
+        &mut self,
+        order: &Signed<OrderRequest>,
+        reception_number: u64,
+        now: Timestamp,
+    ) -> bool {
+        self.gate().admit(order, reception_number, now)
+    }
+    fn reception(
+        &mut self,
+        order: &Signed<OrderRequest>,
+        reception_number: u64,
+        worst: engine::types::Ticks,
+        now: Timestamp,
+    ) -> Admission {
+        self.gate().reception(order, reception_number, worst, now)
+    }
+    fn decisions(&mut self, now: Timestamp) -> Vec<HeldDecision> {
+        self.gate().decisions(now)
+    }
 }
 
 impl Handle for ExchangeHandle {
@@ -601,6 +644,7 @@ pub extern "C" fn kbk_exchange_new(
                 header: Header::new(ExchangeHandle::MAGIC),
                 ex,
                 outbox: VecDeque::new(),
+                gate: None,
             })
             .cast::<kbk_exchange>(),
         );
@@ -612,6 +656,94 @@ pub extern "C" fn kbk_exchange_new(
 #[no_mangle]
 pub extern "C" fn kbk_exchange_free(exchange: *mut kbk_exchange) {
     free(exchange.cast::<ExchangeHandle>());
+}
+
+/// Enables out-of-band verification at order reception (DESIGN 1.6): a new
+/// service with `config` and `hooks` into `*out` (use it with the
+/// `kbk_oob_*` calls: register contractors, log them in, answer, sweep;
+/// free it with `kbk_oob_free` when done with it, the exchange keeps its
+/// own reference). The service's hold, forward and release decisions go to
+/// the exchange, so those hooks are not called and may be NULL; `deliver`
+/// and `alarm` are required; `random`, when set, also serves the gate.
+/// Orders of investors bound with `kbk_exchange_oob_bind` are checked: at
+/// or above the contractor's threshold an order is held (receipt given,
+/// certificates and cash reserved, not in the book) until the holder
+/// answers; `kbk_exchange_poll_held` (after an answer) and
+/// `kbk_exchange_advance_time` carry out the decisions. Once per exchange.
+#[no_mangle]
+pub extern "C" fn kbk_exchange_enable_oob(
+    exchange: *mut kbk_exchange,
+    config: *const kbk_oob_config,
+    hooks: *const kbk_oob_hooks,
+    out: *mut *mut kbk_oob,
+) -> kbk_status {
+    ex_mut(exchange, |h| {
+        let o = crate::status::out(out, "out")?;
+        if h.gate.is_some() {
+            return Err(Fail::arg("out-of-band verification is already enabled"));
+        }
+        let host = GateHost::new();
+        let (handle, service, rng) = new_gated(config, hooks, host.clone())?;
+        let gate = Arc::new(Mutex::new(OobGate::new(service, host, Box::new(rng))));
+        h.ex.set_reception_hook(Box::new(SharedGate(gate.clone())));
+        h.gate = Some(gate);
+        o.set(handle);
+        Ok(())
+    })
+}
+
+/// Binds investor `user` to an out-of-band session (`kbk_oob_login` on
+/// the service from `kbk_exchange_enable_oob`): that investor's orders are
+/// checked from now on (`KBK_STATUS_NOT_FOUND` when out-of-band
+/// verification is not enabled).
+#[no_mangle]
+pub extern "C" fn kbk_exchange_oob_bind(
+    exchange: *mut kbk_exchange,
+    user: u64,
+    session: *const kbk_oob_session,
+) -> kbk_status {
+    ex_mut(exchange, |h| {
+        let s = session_from_c(req(session, "session")?);
+        let gate = h.gate.as_ref().ok_or_else(|| {
+            Fail::new(
+                KBK_STATUS_NOT_FOUND,
+                "out-of-band verification is not enabled",
+            )
+        })?;
+        gate.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .bind(user, s);
+        Ok(())
+    })
+}
+
+/// Carries out the out-of-band decisions reached since the last call at
+/// time `now`: confirmed orders enter the book (same reception number),
+/// cancelled, refused or expired ones are voided and their reservations
+/// released (see the outbox).
+#[no_mangle]
+pub extern "C" fn kbk_exchange_poll_held(
+    exchange: *mut kbk_exchange,
+    register: *mut kbk_register,
+    ledger: *mut kbk_ledger,
+    now: u64,
+) -> kbk_status {
+    time_step(exchange, register, ledger, now, Exchange::poll_held)
+}
+
+/// Writes up to `cap` reception numbers of held orders (by number) into
+/// `orders`; `*out_n` is the number written.
+#[no_mangle]
+pub extern "C" fn kbk_exchange_held_orders(
+    exchange: *mut kbk_exchange,
+    orders: *mut u64,
+    cap: usize,
+    out_n: *mut usize,
+) -> kbk_status {
+    ex_mut(exchange, |h| {
+        let numbers = h.ex.held_orders().map(|r| r.reception_number);
+        fill(orders, cap, out_n, "orders", numbers)
+    })
 }
 
 /// Lists an instrument with its trading rules.
@@ -672,6 +804,22 @@ pub extern "C" fn kbk_exchange_revoke(
 pub extern "C" fn kbk_exchange_public_key(exchange: *mut kbk_exchange, out: *mut u8) -> kbk_status {
     ex_mut(exchange, |h| {
         crate::status::out(out.cast::<[u8; 32]>(), "out")?.set(h.ex.public_key().to_bytes());
+        Ok(())
+    })
+}
+
+/// A call that lets time pass on the exchange.
+type TimeStep = fn(&mut Exchange, Timestamp, &mut dyn RegisterLink, &mut dyn SettlementLink);
+
+fn time_step(
+    exchange: *mut kbk_exchange,
+    register: *mut kbk_register,
+    ledger: *mut kbk_ledger,
+    now: u64,
+    step: TimeStep,
+) -> kbk_status {
+    ex_trade(exchange, register, ledger, |e, r, l| {
+        step(e, now, r, l);
         Ok(())
     })
 }
@@ -763,10 +911,7 @@ pub extern "C" fn kbk_exchange_advance_time(
     ledger: *mut kbk_ledger,
     now: u64,
 ) -> kbk_status {
-    ex_trade(exchange, register, ledger, |e, r, l| {
-        e.advance_time(now, r, l);
-        Ok(())
-    })
+    time_step(exchange, register, ledger, now, Exchange::advance_time)
 }
 
 /// Expires every day order (end of the trading day) at time `now`.
@@ -777,10 +922,7 @@ pub extern "C" fn kbk_exchange_expire_day(
     ledger: *mut kbk_ledger,
     now: u64,
 ) -> kbk_status {
-    ex_trade(exchange, register, ledger, |e, r, l| {
-        e.expire_day(now, r, l);
-        Ok(())
-    })
+    time_step(exchange, register, ledger, now, Exchange::expire_day)
 }
 
 fn flatten(o: Outgoing, q: &mut VecDeque<(kbk_outgoing, Option<Vec<u8>>)>) {
@@ -851,7 +993,8 @@ pub extern "C" fn kbk_exchange_next_outgoing(
     })
 }
 
-/// Order `reception_number` (`KBK_STATUS_NOT_FOUND` when unknown).
+/// Order `reception_number`, booked or held (`KBK_STATUS_NOT_FOUND` when
+/// unknown).
 #[no_mangle]
 pub extern "C" fn kbk_exchange_order(
     exchange: *mut kbk_exchange,
@@ -860,9 +1003,13 @@ pub extern "C" fn kbk_exchange_order(
 ) -> kbk_status {
     ex_mut(exchange, |h| {
         let o = crate::status::out(out, "out")?;
-        let r =
-            h.ex.order(reception_number)
-                .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "no order with that number"))?;
+        let booked = h.ex.order(reception_number);
+        let r = booked
+            .or_else(|| {
+                h.ex.held_orders()
+                    .find(|r| r.reception_number == reception_number)
+            })
+            .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "no order with that number"))?;
         o.set(kbk_order_status {
             reception_number: r.reception_number,
             user: r.user,
@@ -878,7 +1025,8 @@ pub extern "C" fn kbk_exchange_order(
             side: r.side as u8,
             has_price: u8::from(r.price.is_some()),
             post_only: u8::from(r.post_only),
-            reserved: [0; 5],
+            held: u8::from(booked.is_none()),
+            reserved: [0; 4],
             request_hash: r.request_hash.0,
             cash_reserved: dec_to_c(r.cash_reserved),
         });
@@ -949,15 +1097,13 @@ pub extern "C" fn kbk_exchange_trades_of(
     out_n: *mut usize,
 ) -> kbk_status {
     ex_mut(exchange, |h| {
-        let mut dst = slice_mut(matches, cap, "matches")?;
-        let o = crate::status::out(out_n, "out_n")?;
-        let mut n = 0;
-        for m in h.ex.trades_of(user).take(dst.len()) {
-            dst.set(n, match_to_c(m));
-            n += 1;
-        }
-        o.set(n);
-        Ok(())
+        fill(
+            matches,
+            cap,
+            out_n,
+            "matches",
+            h.ex.trades_of(user).map(match_to_c),
+        )
     })
 }
 
@@ -972,25 +1118,15 @@ pub extern "C" fn kbk_exchange_holdings_of(
     out_n: *mut usize,
 ) -> kbk_status {
     ex_mut(exchange, |h| {
-        let mut dst = slice_mut(holdings, cap, "holdings")?;
-        let o = crate::status::out(out_n, "out_n")?;
-        let mut n = 0;
-        for x in h.ex.holdings_of(user).into_iter().take(dst.len()) {
-            dst.set(
-                n,
-                kbk_holding {
-                    serial: x.serial,
-                    shares: x.shares,
-                    reserved_to: x.reserved_to.unwrap_or(0),
-                    instrument: x.instrument,
-                    is_reserved: u8::from(x.reserved_to.is_some()),
-                    reserved: [0; 3],
-                },
-            );
-            n += 1;
-        }
-        o.set(n);
-        Ok(())
+        let items = h.ex.holdings_of(user).into_iter().map(|x| kbk_holding {
+            serial: x.serial,
+            shares: x.shares,
+            reserved_to: x.reserved_to.unwrap_or(0),
+            instrument: x.instrument,
+            is_reserved: u8::from(x.reserved_to.is_some()),
+            reserved: [0; 3],
+        });
+        fill(holdings, cap, out_n, "holdings", items)
     })
 }
 
@@ -1005,15 +1141,8 @@ pub extern "C" fn kbk_exchange_open_orders_of(
     out_n: *mut usize,
 ) -> kbk_status {
     ex_mut(exchange, |h| {
-        let mut dst = slice_mut(orders, cap, "orders")?;
-        let o = crate::status::out(out_n, "out_n")?;
-        let mut n = 0;
-        for r in h.ex.open_orders_of(user).take(dst.len()) {
-            dst.set(n, r.reception_number);
-            n += 1;
-        }
-        o.set(n);
-        Ok(())
+        let numbers = h.ex.open_orders_of(user).map(|r| r.reception_number);
+        fill(orders, cap, out_n, "orders", numbers)
     })
 }
 

@@ -661,6 +661,26 @@ pub(crate) fn slice_mut<'a, T>(p: *mut T, n: usize, what: &str) -> Res<OutSlice<
     })
 }
 
+/// Writes up to `cap` items into the array `p` and the number written
+/// into `*out_n` (argument checks first: `p` may be NULL when `cap` is 0).
+pub(crate) fn fill<T>(
+    p: *mut T,
+    cap: usize,
+    out_n: *mut usize,
+    what: &str,
+    items: impl IntoIterator<Item = T>,
+) -> Res {
+    let mut dst = slice_mut(p, cap, what)?;
+    let o = out(out_n, "out_n")?;
+    let mut n = 0;
+    for x in items.into_iter().take(dst.len()) {
+        dst.set(n, x);
+        n += 1;
+    }
+    o.set(n);
+    Ok(())
+}
+
 /// A required NUL-terminated UTF-8 string.
 #[inline]
 pub(crate) fn string<'a>(p: *const c_char, what: &str) -> Res<&'a str> {

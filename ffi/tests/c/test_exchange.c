@@ -180,7 +180,7 @@ int main(void) {
   CHECK_OK(kbk_exchange_order(w.ex, sell, &os));
   CHECK(os.open == 200 && os.filled == 100 && os.state == KBK_ORDER_STATE_OPEN);
   CHECK(os.side == KBK_SIDE_SELL && os.has_price == 1 && os.price == 10000 && os.user == INV0);
-  CHECK(os.certificates == 1);
+  CHECK(os.certificates == 1 && os.held == 0);
   CHECK_OK(kbk_exchange_order(w.ex, buy, &os));
   CHECK(os.state == KBK_ORDER_STATE_FILLED && os.filled == 100);
   CHECK_STATUS(kbk_exchange_order(w.ex, 12345, &os), KBK_STATUS_NOT_FOUND);
