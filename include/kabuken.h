@@ -859,6 +859,23 @@ typedef void (*kbk_market_event_callback)(void *userdata,
                                           uint32_t instrument,
                                           const struct kbk_event *event);
 
+// One signature of a batch (`kbk_verify_batch`).
+typedef struct kbk_batch_item {
+  // The signed bytes (without the domain label; may be NULL when `len`
+  // is 0).
+  const uint8_t *bytes;
+  // Their length.
+  size_t len;
+  // The signer's 32-byte public key.
+  uint8_t key[32];
+  // The 64-byte signature.
+  uint8_t sig[64];
+  // The message kind the signature is for (`KBK_KIND_*`).
+  uint8_t kind;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_batch_item;
+
 // A new order (`kbk_sign_order`). Strings are NUL-terminated UTF-8.
 typedef struct kbk_order_request {
   // The investor (the signer).
@@ -2047,6 +2064,18 @@ kbk_status kbk_verify(const uint8_t *key,
                       const uint8_t *bytes,
                       size_t len,
                       const uint8_t *sig);
+
+// Verifies `n` signatures at once (batch verification, falling back to
+// strict single verification to find the bad ones). `KBK_STATUS_OK` when
+// the check ran: `*out_bad` is the number of bad signatures (0: all
+// good) and the first `cap` of their indices, ascending, are written to
+// `bad` (NULL when `cap` is 0). An invalid or weak key refuses the whole
+// call with its status (the last error names the item).
+kbk_status kbk_verify_batch(const struct kbk_batch_item *items,
+                            size_t n,
+                            size_t *bad,
+                            size_t cap,
+                            size_t *out_bad);
 
 // BLAKE3 of `len` bytes into the 32 bytes at `out`.
 kbk_status kbk_digest(const uint8_t *bytes, size_t len, uint8_t *out);

@@ -7,7 +7,10 @@ use crate::status::*;
 use core::ffi::c_char;
 use engine::book::TimeInForce;
 use engine::certs::{endorse, Certificate, ShareClass};
-use engine::crypto::{Digest, KeyPair, Message, MsgKind, Signature, Signed, UserId};
+use engine::crypto::{
+    domain_input, verify_batch, BatchItem, CryptoError, Digest, KeyPair, Message, MsgKind,
+    PublicKey, Signature, Signed, UserId,
+};
 use engine::exchange::{CancelRequest, ModifyRequest, OrderRequest, ReduceRequest};
 use engine::register::{
     CertificateRequest, DirectTransferRequest, HoldingsInquiry, IssueRequest, ReissueKind,
@@ -202,6 +205,75 @@ pub extern "C" fn kbk_verify(
         let b = slice(bytes, len, "bytes")?;
         let s = req(sig.cast::<[u8; 64]>(), "sig")?;
         k.verify(kd, b, &Signature(*s)).map_err(|e| crypto_err(&e))
+    })
+}
+
+/// One signature of a batch (`kbk_verify_batch`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct kbk_batch_item {
+    /// The signed bytes (without the domain label; may be NULL when `len`
+    /// is 0).
+    pub bytes: *const u8,
+    /// Their length.
+    pub len: usize,
+    /// The signer's 32-byte public key.
+    pub key: [u8; 32],
+    /// The 64-byte signature.
+    pub sig: [u8; 64],
+    /// The message kind the signature is for (`KBK_KIND_*`).
+    pub kind: u8,
+    /// Zero.
+    pub reserved: [u8; 7],
+}
+
+/// Verifies `n` signatures at once (batch verification, falling back to
+/// strict single verification to find the bad ones). `KBK_STATUS_OK` when
+/// the check ran: `*out_bad` is the number of bad signatures (0: all
+/// good) and the first `cap` of their indices, ascending, are written to
+/// `bad` (NULL when `cap` is 0). An invalid or weak key refuses the whole
+/// call with its status (the last error names the item).
+#[no_mangle]
+pub extern "C" fn kbk_verify_batch(
+    items: *const kbk_batch_item,
+    n: usize,
+    bad: *mut usize,
+    cap: usize,
+    out_bad: *mut usize,
+) -> kbk_status {
+    guard(|| {
+        let items = slice(items, n, "items")?;
+        let mut dst = slice_mut(bad, cap, "bad")?;
+        let o = crate::status::out(out_bad, "out_bad")?;
+        let mut keys = Vec::with_capacity(items.len());
+        let mut inputs = Vec::with_capacity(items.len());
+        let mut sigs = Vec::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            let k = PublicKey::from_bytes(&it.key).map_err(|e| {
+                let f = crypto_err(&e);
+                Fail::new(f.status, format!("items[{i}].key: {}", f.msg))
+            })?;
+            let kd = kind(it.kind).map_err(|f| Fail::arg(format!("items[{i}]: {}", f.msg)))?;
+            keys.push(k);
+            inputs.push(domain_input(kd, slice(it.bytes, it.len, "items[i].bytes")?));
+            sigs.push(Signature(it.sig));
+        }
+        let batch: Vec<BatchItem<'_>> = keys
+            .iter()
+            .zip(&inputs)
+            .zip(&sigs)
+            .map(|((k, m), s)| (k, m.as_slice(), s))
+            .collect();
+        let failed = match verify_batch(&batch) {
+            Ok(()) => Vec::new(),
+            Err(CryptoError::BatchFailed(v)) => v,
+            Err(e) => return Err(crypto_err(&e)),
+        };
+        for (j, i) in failed.iter().take(dst.len()).enumerate() {
+            dst.set(j, *i);
+        }
+        o.set(failed.len());
+        Ok(())
     })
 }
 

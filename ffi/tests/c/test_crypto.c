@@ -511,6 +511,51 @@ static void threads(world *w) {
   kbk_message_free(m);
 }
 
+static void batch(void) {
+  kbk_keypair *k[3] = {key_from(41), key_from(42), key_from(43)};
+  kbk_batch_item items[6];
+  const uint8_t data[6][4] = {"abc", "def", "ghi", "jkl", "mno", "pqr"};
+  size_t bad[6], nbad = 99;
+  memset(items, 0, sizeof items);
+  for (int i = 0; i < 6; i++) {
+    items[i].bytes = data[i];
+    items[i].len = 3;
+    items[i].kind = (uint8_t)(1 + i);
+    CHECK_OK(kbk_keypair_public_key(k[i % 3], items[i].key));
+    CHECK_OK(kbk_keypair_sign(k[i % 3], items[i].kind, data[i], 3, items[i].sig));
+  }
+  CHECK_OK(kbk_verify_batch(items, 6, bad, 6, &nbad));
+  CHECK(nbad == 0);
+  CHECK_OK(kbk_verify_batch(NULL, 0, NULL, 0, &nbad));
+  CHECK(nbad == 0);
+  /* two bad ones: a flipped signature bit, a wrong kind */
+  items[1].sig[5] ^= 1;
+  items[4].kind = 25;
+  CHECK_OK(kbk_verify_batch(items, 6, bad, 6, &nbad));
+  CHECK(nbad == 2 && bad[0] == 1 && bad[1] == 4);
+  /* room for one index: the count is still 2 */
+  bad[1] = 77;
+  CHECK_OK(kbk_verify_batch(items, 6, bad, 1, &nbad));
+  CHECK(nbad == 2 && bad[0] == 1 && bad[1] == 77);
+  CHECK_OK(kbk_verify_batch(items, 6, NULL, 0, &nbad));
+  CHECK(nbad == 2);
+  /* refused: a weak key, an unknown kind, NULLs */
+  memset(items[2].key, 0, 32);
+  items[2].key[0] = 1;
+  CHECK_STATUS(kbk_verify_batch(items, 6, bad, 6, &nbad), KBK_STATUS_CRYPTO_WEAK_KEY);
+  CHECK_OK(kbk_keypair_public_key(k[2], items[2].key));
+  items[3].kind = 0;
+  CHECK_STATUS(kbk_verify_batch(items, 6, bad, 6, &nbad), KBK_STATUS_INVALID_ARGUMENT);
+  items[3].kind = 4;
+  items[0].bytes = NULL;
+  CHECK_STATUS(kbk_verify_batch(items, 6, bad, 6, &nbad), KBK_STATUS_NULL_ARGUMENT);
+  items[0].bytes = data[0];
+  CHECK_STATUS(kbk_verify_batch(NULL, 6, bad, 6, &nbad), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_verify_batch(items, 6, NULL, 6, &nbad), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_verify_batch(items, 6, bad, 6, NULL), KBK_STATUS_NULL_ARGUMENT);
+  for (int i = 0; i < 3; i++) kbk_keypair_free(k[i]);
+}
+
 static void refusal_names(void) {
   CHECK(strcmp(kbk_refusal_name(0), "accepted") == 0);
   CHECK(strcmp(kbk_refusal_name(1), "bad_signature") == 0);
@@ -530,6 +575,7 @@ int main(void) {
   builders(&w);
   identities(&w);
   threads(&w);
+  batch();
   refusal_names();
   world_free(&w);
   return check_done("test_crypto");
