@@ -3,7 +3,8 @@
  * part of it, Ben and Chie buy with signed orders, the exchange matches,
  * transfers through the register (splitting the certificate) and settles
  * cash; the buyers claim their new certificates, Aiko cancels the rest and
- * gets her change certificate back. Every certificate is printed. */
+ * gets her change certificate back; Ben then endorses his certificate to
+ * Chie directly (phase 5). Every certificate is printed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ enum { CA = 1, REGISTER = 2, EXCHANGE = 3, SETTLEMENT = 4, AIKO = 1001, BEN = 10
 #define FAR 4000000000000000000ull
 
 static int failed = 0;
+static kbk_message *bens_certificate = NULL; /* kept for the direct transfer */
 
 /* Reports a failed call (with the last error) and remembers it. */
 static int ok(kbk_status s, const char *what) {
@@ -253,6 +255,10 @@ static void deliver(market *m) {
                  (unsigned long long)transfer);
         print_certificate(label, cert);
       }
+      if (o.user == BEN && !bens_certificate) {
+        bens_certificate = cert;
+        cert = NULL;
+      }
       kbk_message_free(cert);
     } else if (o.kind == KBK_OUT_RELEASED_CERTIFICATE) {
       print_certificate("released to seller:", msg);
@@ -349,6 +355,37 @@ int main(void) {
   ok(kbk_sign_cancel(m.investor[0], AIKO, sell, ++m.seq[0], &cancel), "sign cancel");
   to_exchange(&m, cancel, "Aiko cancels the rest");
   deliver(&m);
+
+  /* phase 5: Ben endorses his certificate to Chie outside the exchange;
+   * Chie checks it offline, asks the register for the transfer, then
+   * claims her new certificate with the transfer number. */
+  if (bens_certificate) {
+    uint8_t rpk[32], bpk[32];
+    kbk_message *endo = NULL, *dt = NULL;
+    ok(kbk_register_public_key(m.reg, rpk), "register key");
+    ok(kbk_keypair_public_key(m.investor[1], bpk), "Ben's key");
+    ok(kbk_endorse(m.investor[1], bens_certificate, CHIE, 1, &endo), "endorse");
+    if (ok(kbk_endorsement_verify(bens_certificate, endo, CHIE, REGISTER, rpk, bpk, m.now),
+           "check endorsement"))
+      printf("\nChie checks Ben's endorsement: ok\n");
+    ok(kbk_sign_direct_transfer(m.investor[2], CHIE, "Chie, Yokohama", bens_certificate, endo,
+                                ++m.seq[2], &dt),
+       "sign direct transfer");
+    kbk_message_free(endo);
+    kbk_message *resp = to_register(&m, kbk_register_direct_transfer, dt, "direct transfer");
+    if (resp) {
+      uint64_t transfer = u64_field(resp, KBK_FIELD_TRANSFER_NUMBER);
+      kbk_message *claim = NULL;
+      ok(kbk_sign_certificate_request(m.investor[2], CHIE, transfer, "dividends", ++m.seq[2],
+                                      &claim),
+         "sign claim");
+      kbk_message *cert = to_register(&m, kbk_register_claim_certificate, claim, "claim");
+      if (cert) print_certificate("Chie claims (direct):", cert);
+      kbk_message_free(cert);
+    }
+    kbk_message_free(resp);
+    kbk_message_free(bens_certificate);
+  }
 
   report(&m);
   kbk_message_free(aiko);
