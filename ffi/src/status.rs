@@ -826,6 +826,21 @@ mod tests {
         for s in 0..600 {
             assert!(!message(s).to_bytes().is_empty());
         }
+        // Every named status has its own message, and the numbers differ.
+        let mut seen = std::collections::BTreeSet::new();
+        for line in include_str!("status.rs").lines() {
+            let Some(rest) = line.strip_prefix("pub const KBK_STATUS_") else {
+                continue;
+            };
+            let n: kbk_status = rest
+                .split("= ")
+                .nth(1)
+                .and_then(|v| v.trim_end_matches(';').parse().ok())
+                .expect("a number");
+            assert!(seen.insert(n), "status {n} twice");
+            assert_ne!(message(n), c"unknown status", "status {n}");
+        }
+        assert!(seen.len() > 70);
         assert_eq!(message(KBK_STATUS_OK), c"ok");
     }
 }
