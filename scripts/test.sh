@@ -32,7 +32,7 @@ step "loom models: certificate-ID state word, market-data seqlock and event ring
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --locked -p kabuken --release --lib loom
 
-step "C ABI: C tests (ASan/UBSan), header as C++, example under valgrind"
+step "C ABI: C tests (ASan/UBSan), header as C++, examples under valgrind"
 bash ffi/tests/run_c_tests.sh
 
 step "release build of the kabuken command"
