@@ -271,6 +271,18 @@
 // `reception_number`.
 #define KBK_OUT_RELEASED_CERTIFICATE 3
 
+// A transfer request of the exchange to the register (the message), for
+// the match's seller `user`; a `KBK_OUT_TRANSFER_RESPONSE` follows. Only
+// from an exchange running on the concurrent runtime.
+#define KBK_OUT_TRANSFER_REQUEST 4
+
+// The register's response to the transfer request before it (the message).
+#define KBK_OUT_TRANSFER_RESPONSE 5
+
+// A settlement request of the exchange (the message). Only from an
+// exchange running on the concurrent runtime.
+#define KBK_OUT_SETTLEMENT 6
+
 // An investor (`KBK_FIELD_ROLE`, `kbk_ca_issue`).
 #define KBK_ROLE_INVESTOR 0
 

@@ -57,6 +57,15 @@ pub const KBK_OUT_RELEASED: u32 = 2;
 /// One certificate handed back to `user` (the message) from order
 /// `reception_number`.
 pub const KBK_OUT_RELEASED_CERTIFICATE: u32 = 3;
+/// A transfer request of the exchange to the register (the message), for
+/// the match's seller `user`; a `KBK_OUT_TRANSFER_RESPONSE` follows. Only
+/// from an exchange running on the concurrent runtime.
+pub const KBK_OUT_TRANSFER_REQUEST: u32 = 4;
+/// The register's response to the transfer request before it (the message).
+pub const KBK_OUT_TRANSFER_RESPONSE: u32 = 5;
+/// A settlement request of the exchange (the message). Only from an
+/// exchange running on the concurrent runtime.
+pub const KBK_OUT_SETTLEMENT: u32 = 6;
 
 /// The exchange's own description (`kbk_exchange_new`).
 #[repr(C)]
@@ -959,6 +968,21 @@ fn flatten(o: Outgoing, q: &mut VecDeque<(kbk_outgoing, Option<Vec<u8>>)>) {
                 ));
             }
         }
+        Outgoing::Transfer { request, response } => {
+            let (seller, order) = (request.body.seller, request.body.sell_order.unwrap_or(0));
+            q.push_back((
+                item(KBK_OUT_TRANSFER_REQUEST, seller, order),
+                Some(request.to_bytes()),
+            ));
+            q.push_back((
+                item(KBK_OUT_TRANSFER_RESPONSE, seller, order),
+                Some(response.to_bytes()),
+            ));
+        }
+        Outgoing::Settlement(s) => q.push_back((
+            item(KBK_OUT_SETTLEMENT, 0, s.body.buy_order),
+            Some(s.to_bytes()),
+        )),
     }
 }
 
