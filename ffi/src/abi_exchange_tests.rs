@@ -203,6 +203,11 @@ fn outbox_rust(o: Vec<Outgoing>) -> Vec<Vec<u8>> {
                 v.push(Vec::new());
                 v.extend(certificates.iter().map(Signed::to_bytes));
             }
+            Outgoing::Transfer { request, response } => {
+                v.push(request.to_bytes());
+                v.push(response.to_bytes());
+            }
+            Outgoing::Settlement(s) => v.push(s.to_bytes()),
         }
     }
     v
