@@ -15,7 +15,7 @@ use crate::crypto::{PublicKey, UserId};
 use crate::exchange::sim::{Client, SimConfig, World, LOT, MID};
 use crate::exchange::OrderRequest;
 use crate::replay::synth::SplitMix64;
-use crate::types::{InstrumentId, Qty, Side};
+use crate::types::{InstrumentId, Qty, Side, Timestamp};
 
 /// Shares per certificate in the investors' wallets (one certificate per
 /// sell order of the flow).
@@ -382,6 +382,32 @@ fn run_producer(
     }
     d.responses_kept = vec![kept];
     d
+}
+
+/// The verification stage's work on one batch: how many of `requests`
+/// verify against `directory` (for benchmarks).
+#[must_use]
+pub fn verify_only(directory: &HashMap<UserId, PublicKey>, requests: &[&Request]) -> usize {
+    let (v, _) = super::pipeline::verify_requests(directory, requests);
+    v.iter().filter(|r| r.is_ok()).count()
+}
+
+/// Puts a shard in the mode its sequencer runs it in (deferred signing,
+/// signatures verified upstream), for measuring the sequencer's step alone.
+pub fn defer(shard: &mut Shard) {
+    shard.exchange.set_deferred_signing(true);
+    shard.exchange.set_verified_upstream(true);
+    shard.register.set_deferred_signing(true);
+}
+
+/// The sequencer's step for one request (after [`defer`]): apply it, take
+/// the register's unsigned documents and the exchange's outbox; returns
+/// how many messages it produced for the signing stage.
+pub fn step(shard: &mut Shard, now: Timestamp, request: &Request) -> usize {
+    let answer = super::pipeline::apply(shard, now, request);
+    let docs = shard.register.take_unsigned().len();
+    let out = shard.exchange.drain_outbox().len();
+    usize::from(answer.is_ok()) + docs + out
 }
 
 /// The pure batch-verification ceiling of this machine, measured now:
