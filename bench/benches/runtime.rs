@@ -31,6 +31,7 @@ fn cfg(orders: usize) -> MarketConfig {
         investors: 50,
         instruments: 4,
         orders,
+        first_instrument: 100,
     }
 }
 

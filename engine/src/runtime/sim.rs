@@ -32,6 +32,8 @@ pub struct MarketConfig {
     pub instruments: u32,
     /// Orders in the flow.
     pub orders: usize,
+    /// Id of the first instrument (the others follow).
+    pub first_instrument: InstrumentId,
 }
 
 /// A market ready for the runtime: its one shard, the investors' sides and
@@ -56,14 +58,17 @@ pub fn market(cfg: &MarketConfig) -> Market {
     // spread over investors and instruments, with margin.
     let per_wallet = (cfg.orders / (investors as usize * instruments as usize)) as u64 + 2;
     let shares = (per_wallet * CERT_PART).div_ceil(LOT) * LOT;
-    let mut w = World::new(SimConfig {
-        seed: cfg.seed,
-        investors,
-        instruments,
-        cash: 1_000_000_000_000,
-        orders_hint: cfg.orders as u64 * 2,
-        usage_limit: u64::MAX / 4,
-    });
+    let mut w = World::with_instruments_from(
+        SimConfig {
+            seed: cfg.seed,
+            investors,
+            instruments,
+            cash: 1_000_000_000_000,
+            orders_hint: cfg.orders as u64 * 2,
+            usage_limit: u64::MAX / 4,
+        },
+        cfg.first_instrument,
+    );
     w.top_up_wallets(shares);
     w.split_wallets(CERT_PART);
     let inst = w.instruments().to_vec();
