@@ -1,0 +1,320 @@
+//! Keys, signatures and signed messages (`kabuken::crypto`): [`KeyPair`],
+//! [`PublicKey`], [`MsgKind`] and [`Message`], the decoded form of any
+//! signed message of any party (`kabuken::exchange::AnyMessage`).
+
+use crate::convert::{crypto_error, fixed, wire_error};
+use kabuken::crypto as kc;
+use kabuken::exchange::AnyMessage;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+/// An Ed25519 key pair. The binding keeps the 32-byte seed so the key can
+/// be handed to engine objects that own their key (CA, register, ledger,
+/// exchange); the seed is never exposed to Python.
+#[pyclass(module = "kabuken._native", frozen)]
+pub struct KeyPair {
+    seed: [u8; 32],
+    inner: kc::KeyPair,
+}
+
+impl KeyPair {
+    /// A fresh engine key pair equal to this one (for owners of a key).
+    pub fn engine(&self) -> kc::KeyPair {
+        kc::KeyPair::from_seed(&self.seed)
+    }
+    /// The engine key pair.
+    pub fn get(&self) -> &kc::KeyPair {
+        &self.inner
+    }
+}
+
+#[pymethods]
+impl KeyPair {
+    /// The deterministic key pair of a 32-byte seed.
+    #[new]
+    fn new(seed: &[u8]) -> PyResult<Self> {
+        let seed = fixed::<32>(seed, "a key seed")?;
+        Ok(KeyPair {
+            seed,
+            inner: kc::KeyPair::from_seed(&seed),
+        })
+    }
+    /// A fresh key pair from the operating system's random source.
+    #[staticmethod]
+    fn generate() -> Self {
+        let seed = kc::random_bytes::<32>();
+        KeyPair {
+            seed,
+            inner: kc::KeyPair::from_seed(&seed),
+        }
+    }
+    /// The public half.
+    #[getter]
+    fn public_key(&self) -> PublicKey {
+        PublicKey {
+            inner: self.inner.public(),
+        }
+    }
+    /// Signs `label(kind) || data` (64 bytes).
+    fn sign<'py>(&self, py: Python<'py>, kind: MsgKind, data: &[u8]) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.sign(kind.engine(), data).0)
+    }
+    /// Signs raw bytes, no domain label (64 bytes).
+    fn sign_raw<'py>(&self, py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.sign_raw(data).0)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "KeyPair(public_key={})",
+            hex(&self.inner.public().to_bytes())
+        )
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A parsed Ed25519 public key; invalid points and weak (small-order) keys
+/// are refused with `CryptoError`.
+#[pyclass(module = "kabuken._native", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PublicKey {
+    pub inner: kc::PublicKey,
+}
+
+#[pymethods]
+impl PublicKey {
+    #[new]
+    fn new(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let b = fixed::<32>(data, "a public key")?;
+        kc::PublicKey::from_bytes(&b)
+            .map(|inner| PublicKey { inner })
+            .map_err(|e| crypto_error(py, &e))
+    }
+    /// The 32-byte encoding.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.to_bytes(py)
+    }
+    fn __hash__(&self) -> u64 {
+        let b = self.inner.to_bytes();
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+    /// Strict verification of `label(kind) || data`; raises `CryptoError`.
+    fn verify(&self, py: Python<'_>, kind: MsgKind, data: &[u8], signature: &[u8]) -> PyResult<()> {
+        let sig = kc::Signature(fixed::<64>(signature, "a signature")?);
+        self.inner
+            .verify(kind.engine(), data, &sig)
+            .map_err(|e| crypto_error(py, &e))
+    }
+    /// Strict verification of raw bytes (no domain label); raises `CryptoError`.
+    fn verify_raw(&self, py: Python<'_>, data: &[u8], signature: &[u8]) -> PyResult<()> {
+        let sig = kc::Signature(fixed::<64>(signature, "a signature")?);
+        self.inner
+            .verify_raw(data, &sig)
+            .map_err(|e| crypto_error(py, &e))
+    }
+    fn __repr__(&self) -> String {
+        format!("PublicKey({})", hex(&self.inner.to_bytes()))
+    }
+}
+
+/// The kind of a signed message (its wire byte, 1..=25).
+#[pyclass(module = "kabuken._native", eq, eq_int, hash, frozen)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MsgKind {
+    #[pyo3(name = "ATTESTATION")]
+    Attestation = 1,
+    #[pyo3(name = "REVOCATION")]
+    Revocation = 2,
+    #[pyo3(name = "CERTIFICATE")]
+    Certificate = 3,
+    #[pyo3(name = "ISSUE_REQUEST")]
+    IssueRequest = 4,
+    #[pyo3(name = "TRANSFER_REQUEST")]
+    TransferRequest = 5,
+    #[pyo3(name = "TRANSFER_RESPONSE")]
+    TransferResponse = 6,
+    #[pyo3(name = "CERTIFICATE_REQUEST")]
+    CertificateRequest = 7,
+    #[pyo3(name = "ENDORSEMENT")]
+    Endorsement = 8,
+    #[pyo3(name = "DIRECT_TRANSFER_REQUEST")]
+    DirectTransferRequest = 9,
+    #[pyo3(name = "HOLDINGS_INQUIRY")]
+    HoldingsInquiry = 10,
+    #[pyo3(name = "HOLDINGS_ANSWER")]
+    HoldingsAnswer = 11,
+    #[pyo3(name = "REISSUE_REQUEST")]
+    ReissueRequest = 12,
+    #[pyo3(name = "REISSUE_RESPONSE")]
+    ReissueResponse = 13,
+    #[pyo3(name = "ID_LIST_SNAPSHOT")]
+    IdListSnapshot = 14,
+    #[pyo3(name = "ID_LIST_DELTA")]
+    IdListDelta = 15,
+    #[pyo3(name = "ORDER_REQUEST")]
+    OrderRequest = 16,
+    #[pyo3(name = "CANCEL_REQUEST")]
+    CancelRequest = 17,
+    #[pyo3(name = "REDUCE_REQUEST")]
+    ReduceRequest = 18,
+    #[pyo3(name = "MODIFY_REQUEST")]
+    ModifyRequest = 19,
+    #[pyo3(name = "RECEPTION_RECEIPT")]
+    ReceptionReceipt = 20,
+    #[pyo3(name = "ERROR_NOTICE")]
+    ErrorNotice = 21,
+    #[pyo3(name = "COMPLETION_NOTICE")]
+    CompletionNotice = 22,
+    #[pyo3(name = "SETTLEMENT_REQUEST")]
+    SettlementRequest = 23,
+    #[pyo3(name = "ACCOUNT_INQUIRY")]
+    AccountInquiry = 24,
+    #[pyo3(name = "ACCOUNT_ANSWER")]
+    AccountAnswer = 25,
+}
+
+const KINDS: [MsgKind; 25] = [
+    MsgKind::Attestation,
+    MsgKind::Revocation,
+    MsgKind::Certificate,
+    MsgKind::IssueRequest,
+    MsgKind::TransferRequest,
+    MsgKind::TransferResponse,
+    MsgKind::CertificateRequest,
+    MsgKind::Endorsement,
+    MsgKind::DirectTransferRequest,
+    MsgKind::HoldingsInquiry,
+    MsgKind::HoldingsAnswer,
+    MsgKind::ReissueRequest,
+    MsgKind::ReissueResponse,
+    MsgKind::IdListSnapshot,
+    MsgKind::IdListDelta,
+    MsgKind::OrderRequest,
+    MsgKind::CancelRequest,
+    MsgKind::ReduceRequest,
+    MsgKind::ModifyRequest,
+    MsgKind::ReceptionReceipt,
+    MsgKind::ErrorNotice,
+    MsgKind::CompletionNotice,
+    MsgKind::SettlementRequest,
+    MsgKind::AccountInquiry,
+    MsgKind::AccountAnswer,
+];
+
+impl MsgKind {
+    pub fn engine(self) -> kc::MsgKind {
+        // Same numbering as the engine's wire byte (1..=25).
+        kc::MsgKind::ALL[self as usize - 1]
+    }
+    pub fn from_engine(k: kc::MsgKind) -> Self {
+        KINDS[k as usize - 1]
+    }
+}
+
+#[pymethods]
+impl MsgKind {
+    /// The signature's domain label of this kind.
+    #[getter]
+    fn label<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.engine().label())
+    }
+}
+
+/// Any signed message, strictly decoded (the signature is not checked
+/// until `verify`).
+#[pyclass(module = "kabuken._native", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Message {
+    pub inner: AnyMessage,
+    pub bytes: Vec<u8>,
+}
+
+impl Message {
+    /// Wraps an engine message (its wire bytes are decoded back once).
+    pub fn of<T: kc::Message>(py: Python<'_>, s: &kc::Signed<T>) -> PyResult<Self> {
+        Self::decode(py, s.to_bytes())
+    }
+    pub fn decode(py: Python<'_>, bytes: Vec<u8>) -> PyResult<Self> {
+        let inner = AnyMessage::decode(&bytes).map_err(|e| wire_error(py, e))?;
+        Ok(Message { inner, bytes })
+    }
+}
+
+/// A `Signed<T>` from a `Message` or wire bytes; `DecodeError` when it is
+/// malformed or of another kind, `TypeError` for other objects.
+pub fn signed_arg<T: kc::Message>(ob: &Bound<'_, PyAny>) -> PyResult<kc::Signed<T>> {
+    let py = ob.py();
+    let parsed = if let Ok(m) = ob.cast::<Message>() {
+        kc::Signed::<T>::from_bytes(&m.get().bytes)
+    } else if let Ok(b) = ob.extract::<&[u8]>() {
+        kc::Signed::<T>::from_bytes(b)
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "expected a kabuken.Message or bytes, not {}",
+            ob.get_type().name()?
+        )));
+    };
+    parsed.map_err(|e| wire_error(py, e))
+}
+
+#[pymethods]
+impl Message {
+    /// Strictly decodes wire bytes; raises `DecodeError`.
+    #[new]
+    fn new(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        Self::decode(py, data.to_vec())
+    }
+    /// Same as the constructor.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        Self::decode(py, data.to_vec())
+    }
+    #[getter]
+    fn kind(&self) -> MsgKind {
+        // Decoding checked the kind byte.
+        kc::MsgKind::from_u8(self.bytes[1]).map_or(MsgKind::Attestation, MsgKind::from_engine)
+    }
+    /// The signer's user id.
+    #[getter]
+    fn signer(&self) -> u64 {
+        self.inner.signer()
+    }
+    /// BLAKE3 of the wire bytes (32 bytes): what receipts echo.
+    fn digest<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &kc::Digest::of(&self.bytes).0)
+    }
+    /// The canonical wire bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.bytes)
+    }
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.bytes)
+    }
+    fn __len__(&self) -> usize {
+        self.bytes.len()
+    }
+    /// Checks the signature strictly against `public_key`; raises `CryptoError`.
+    fn verify(&self, py: Python<'_>, public_key: &PublicKey) -> PyResult<()> {
+        let key = public_key.inner;
+        py.detach(|| self.inner.verify(&key))
+            .map_err(|e| crypto_error(py, &e))
+    }
+    /// The body's fields as a dict (names as in `docs/wire-format.md`).
+    fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::messages::body(py, &self.inner)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Message(kind={:?}, signer={}, {} bytes)",
+            self.kind(),
+            self.inner.signer(),
+            self.bytes.len()
+        )
+    }
+}
