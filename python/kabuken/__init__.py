@@ -113,6 +113,7 @@ from ._native import (
     Role,
     Settlement,
     TransferRecord,
+    blake3,
     refusal_codes,
     sign_account_inquiry,
     sign_cancel,
@@ -126,6 +127,7 @@ from ._native import (
     sign_reissue_request,
     sign_settlement_request,
     sign_transfer_request,
+    verify_batch,
 )
 from .errors import (
     CertificateError,
@@ -355,6 +357,8 @@ __all__ = [
     "PublicKey",
     "MsgKind",
     "Message",
+    "blake3",
+    "verify_batch",
     "sign_order",
     "sign_cancel",
     "sign_reduce",

@@ -173,7 +173,14 @@ class _Detailed(KabukenError):
 
 class CryptoError(_Kinded):
     """A key or signature check failed. ``kind``: ``"bad_key"``,
-    ``"weak_key"``, ``"bad_signature"``, ``"batch_failed"``, ``"bad_batch"``."""
+    ``"weak_key"``, ``"bad_signature"``, ``"batch_failed"``, ``"bad_batch"``;
+    ``indices`` lists the bad items of a failed batch (else None)."""
+
+    indices: Optional[List[int]]
+
+    def __init__(self, message: str, kind: str, indices: Optional[List[int]] = None) -> None:
+        super().__init__(message, kind)
+        self.indices = None if indices is None else list(indices)
 
 
 class DecodeError(_Kinded, ValueError):

@@ -79,7 +79,12 @@ pub fn crypto_kind(e: &CryptoError) -> &'static str {
     }
 }
 
-/// `CryptoError(message, kind)`.
+/// `CryptoError(message, kind, indices)`; `indices` names the bad items
+/// of a failed batch.
 pub fn crypto_error(py: Python<'_>, e: &CryptoError) -> PyErr {
-    error(py, "CryptoError", (e.to_string(), crypto_kind(e)))
+    let indices = match e {
+        CryptoError::BatchFailed(v) => Some(v.clone()),
+        _ => None,
+    };
+    error(py, "CryptoError", (e.to_string(), crypto_kind(e), indices))
 }

@@ -123,6 +123,39 @@ impl PublicKey {
     }
 }
 
+/// BLAKE3-256 of `data` (32 bytes): the digest receipts echo
+/// (`Message.digest()` is this over the wire bytes).
+#[pyfunction]
+pub fn blake3(py: Python<'_>, data: &[u8]) -> Py<PyBytes> {
+    PyBytes::new(py, &kc::Digest::of(data).0).unbind()
+}
+
+/// One item of `verify_batch`: key, kind, data (without the label), signature.
+type BatchArg<'py> = (PyRef<'py, PublicKey>, MsgKind, Vec<u8>, Vec<u8>);
+
+/// Verifies many domain-labelled signatures at once: each item is
+/// `(public_key, kind, data, signature)`. Raises `CryptoError` with kind
+/// ``"batch_failed"`` and `indices` naming every bad item.
+#[pyfunction]
+pub fn verify_batch(py: Python<'_>, items: Vec<BatchArg<'_>>) -> PyResult<()> {
+    let mut keys = Vec::with_capacity(items.len());
+    let mut inputs = Vec::with_capacity(items.len());
+    let mut sigs = Vec::with_capacity(items.len());
+    for (key, kind, data, sig) in &items {
+        keys.push(key.inner);
+        inputs.push(kc::domain_input(kind.engine(), data));
+        sigs.push(kc::Signature(fixed::<64>(sig, "a signature")?));
+    }
+    let batch: Vec<kc::BatchItem<'_>> = keys
+        .iter()
+        .zip(&inputs)
+        .zip(&sigs)
+        .map(|((k, i), s)| (k, i.as_slice(), s))
+        .collect();
+    py.detach(|| kc::verify_batch(&batch))
+        .map_err(|e| crypto_error(py, &e))
+}
+
 /// The kind of a signed message (its wire byte, 1..=25).
 #[pyclass(module = "kabuken._native", eq, eq_int, hash, frozen)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

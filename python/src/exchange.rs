@@ -479,6 +479,21 @@ impl Exchange {
             &mut ledger,
         )
     }
+    /// The trading rules of an instrument (``tick`` as a Decimal,
+    /// ``lot_size``, ``band_low``, ``band_high``, ``max_qty``), or None.
+    fn spec<'py>(&self, py: Python<'py>, instrument: u32) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = self.view().spec(instrument).copied() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("instrument", s.instrument)?;
+        d.set_item("tick", decimal_out(py, s.tick.tick())?)?;
+        d.set_item("lot_size", s.lot_size)?;
+        d.set_item("band_low", s.band_low)?;
+        d.set_item("band_high", s.band_high)?;
+        d.set_item("max_qty", s.max_qty)?;
+        Ok(Some(d))
+    }
     /// Every listed instrument.
     fn instruments(&self) -> Vec<u32> {
         self.view().instruments().collect()

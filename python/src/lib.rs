@@ -73,6 +73,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crypto::PublicKey>()?;
     m.add_class::<crypto::MsgKind>()?;
     m.add_class::<crypto::Message>()?;
+    m.add_function(wrap_pyfunction!(crypto::blake3, m)?)?;
+    m.add_function(wrap_pyfunction!(crypto::verify_batch, m)?)?;
     messages::register(m)?;
     // identity
     m.add_class::<identity::Role>()?;

@@ -1,4 +1,4 @@
-# mypy: disable-error-code="arg-type, call-arg"
+# mypy: disable-error-code="arg-type, call-arg, list-item"
 # (some tests pass wrong types on purpose)
 """Keys, signatures and the generic Message: sign, verify, decode, and
 every malformed input raising a typed error."""
@@ -122,3 +122,31 @@ def test_message_wrong_types() -> None:
         blob = bytes(rng.randrange(256) for _ in range(n))
         with pytest.raises(E.DecodeError):
             k.Message(b"\x01\x10" + blob)
+
+
+def test_blake3_and_message_digest() -> None:
+    m = k.sign_cancel(k.KeyPair(b"\x05" * 32), 1, 1, 1)
+    assert k.blake3(m.to_bytes()) == m.digest()
+    assert len(k.blake3(b"")) == 32 and k.blake3(b"a") != k.blake3(b"b")
+    with pytest.raises(TypeError):
+        k.blake3("text")
+
+
+def test_verify_batch_names_culprits() -> None:
+    keys = [k.KeyPair(bytes([i + 1]) * 32) for i in range(6)]
+    kind = k.MsgKind.ORDER_REQUEST
+    items = [(kp.public_key, kind, bytes([i]), kp.sign(kind, bytes([i]))) for i, kp in enumerate(keys)]
+    k.verify_batch(items)
+    k.verify_batch([])
+    bad = list(items)
+    bad[2] = (items[2][0], kind, b"other", items[2][3])
+    bad[4] = (items[4][0], k.MsgKind.CANCEL_REQUEST, items[4][2], items[4][3])
+    with pytest.raises(E.CryptoError) as ei:
+        k.verify_batch(bad)
+    assert ei.value.kind == "batch_failed" and ei.value.indices == [2, 4]
+    with pytest.raises(ValueError):
+        k.verify_batch([(items[0][0], kind, b"x", b"short")])
+    with pytest.raises(TypeError):
+        k.verify_batch([(b"key", kind, b"x", items[0][3])])
+    with pytest.raises((TypeError, ValueError)):
+        k.verify_batch([(items[0][0], kind, b"x")])

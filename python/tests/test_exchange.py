@@ -224,6 +224,9 @@ def test_exchange_bad_input() -> None:
         w.exchange.add_instrument(8, 0.01, 10, 1, 100, 1000)
     w.exchange.add_instrument(8, 1, 1, 1, 100, 1000)
     assert w.exchange.instruments() == [INST, 8]
+    spec = w.exchange.spec(INST)
+    assert spec is not None and spec["tick"] == Decimal("0.01") and spec["lot_size"] == 10
+    assert w.exchange.spec(999) is None
     order = w.order(BOB, "buy", 10, 900)
     with pytest.raises(TypeError):
         w.exchange.submit(order, w.now, w.ledger, w.register)
