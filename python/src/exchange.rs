@@ -14,8 +14,9 @@ use crate::settle::Ledger;
 use kabuken::book::TimeInForce as KTif;
 use kabuken::exchange as ke;
 use kabuken::types::PriceScale;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
 use std::sync::{Mutex, PoisonError};
 
 fn state_name(s: ke::OrderState) -> &'static str {
@@ -278,6 +279,112 @@ impl Outgoing {
     }
 }
 
+// ---- the reception seam as Python callables ----------------------------------
+
+/// The host's reception seam: `reception(order, reception_number, worst,
+/// now)` decides, `decisions(now)` reports decisions about held orders.
+/// Called with the GIL re-acquired; an exception or a bad answer is
+/// reported through `sys.unraisablehook` and counts as a refusal (no
+/// decision).
+struct PyReceptionHook {
+    reception: Py<PyAny>,
+    decisions: Option<Py<PyAny>>,
+}
+
+fn admission_arg(ob: &Bound<'_, PyAny>) -> PyResult<ke::Admission> {
+    if let Ok(b) = ob.cast::<PyBool>() {
+        return Ok(if b.is_true() {
+            ke::Admission::Admit
+        } else {
+            ke::Admission::Refuse
+        });
+    }
+    match ob.cast::<PyString>()?.to_cow()?.as_ref() {
+        "admit" => Ok(ke::Admission::Admit),
+        "hold" => Ok(ke::Admission::Hold),
+        "refuse" => Ok(ke::Admission::Refuse),
+        other => Err(PyValueError::new_err(format!(
+            "a reception hook answers 'admit', 'hold', 'refuse' or a bool, not {other:?}"
+        ))),
+    }
+}
+
+fn end_state_arg(s: &str) -> PyResult<ke::OrderState> {
+    match s {
+        "cancelled" => Ok(ke::OrderState::Cancelled),
+        "expired" => Ok(ke::OrderState::Expired),
+        _ => Err(PyValueError::new_err(format!(
+            "a voided order ends 'cancelled' or 'expired', not {s:?}"
+        ))),
+    }
+}
+
+fn decision_arg(ob: &Bound<'_, PyAny>) -> PyResult<ke::HeldDecision> {
+    let (what, n, state): (String, u64, Option<String>) = match ob.extract::<(String, u64)>() {
+        Ok((w, n)) => (w, n, None),
+        Err(_) => {
+            let (w, n, s) = ob.extract::<(String, u64, String)>()?;
+            (w, n, Some(s))
+        }
+    };
+    match (what.as_str(), state) {
+        ("release", None) => Ok(ke::HeldDecision::Release(n)),
+        ("void", None) => Ok(ke::HeldDecision::Void(n, ke::OrderState::Cancelled)),
+        ("void", Some(s)) => Ok(ke::HeldDecision::Void(n, end_state_arg(&s)?)),
+        _ => Err(PyTypeError::new_err(
+            "a decision is ('release', n), ('void', n) or ('void', n, 'cancelled'|'expired')",
+        )),
+    }
+}
+
+impl ke::ReceptionHook for PyReceptionHook {
+    fn admit(
+        &mut self,
+        order: &kabuken::crypto::Signed<ke::OrderRequest>,
+        reception_number: u64,
+        now: u64,
+    ) -> bool {
+        self.reception(order, reception_number, 0, now) == ke::Admission::Admit
+    }
+
+    fn reception(
+        &mut self,
+        order: &kabuken::crypto::Signed<ke::OrderRequest>,
+        reception_number: u64,
+        worst: i64,
+        now: u64,
+    ) -> ke::Admission {
+        Python::attach(|py| {
+            let hook = self.reception.bind(py);
+            let answer = Message::of(py, order)
+                .and_then(|m| hook.call1((m, reception_number, worst, now)))
+                .and_then(|a| admission_arg(&a));
+            answer.unwrap_or_else(|e| {
+                e.write_unraisable(py, Some(hook));
+                ke::Admission::Refuse
+            })
+        })
+    }
+
+    fn decisions(&mut self, now: u64) -> Vec<ke::HeldDecision> {
+        let Some(h) = &self.decisions else {
+            return Vec::new();
+        };
+        Python::attach(|py| {
+            let hook = h.bind(py);
+            let got = hook.call1((now,)).and_then(|list| {
+                list.try_iter()?
+                    .map(|d| decision_arg(&d?))
+                    .collect::<PyResult<Vec<_>>>()
+            });
+            got.unwrap_or_else(|e| {
+                e.write_unraisable(py, Some(hook));
+                Vec::new()
+            })
+        })
+    }
+}
+
 /// The exchange: reception, matching, transfer, completion, settlement.
 /// Calls that may trade take the `Register` and the `Ledger` (the
 /// in-process register and settlement links) and release the GIL while
@@ -493,6 +600,71 @@ impl Exchange {
         d.set_item("band_high", s.band_high)?;
         d.set_item("max_qty", s.max_qty)?;
         Ok(Some(d))
+    }
+    /// Installs the reception seam (where out-of-band verification plugs
+    /// in): `reception(order: Message, reception_number, worst, now)` is
+    /// called after every check and reservation, just before the order
+    /// enters the book, and answers ``"admit"``, ``"hold"`` (received and
+    /// reserved, kept out of the book until released) or ``"refuse"``
+    /// (`RequestRefused` with reason ``"out_of_band_refused"``), or a bool.
+    /// `decisions(now)` (optional) returns decisions about held orders:
+    /// ``("release", n)``, ``("void", n)`` or ``("void", n, "expired")``;
+    /// `poll_held` and `advance_time` ask for them. An exception in a hook
+    /// goes to `sys.unraisablehook` and counts as a refusal.
+    #[pyo3(signature = (reception, decisions=None))]
+    fn set_reception_hook(&mut self, reception: Py<PyAny>, decisions: Option<Py<PyAny>>) {
+        self.ex().set_reception_hook(Box::new(PyReceptionHook {
+            reception,
+            decisions,
+        }));
+    }
+    /// Orders held by the reception seam, by reception number.
+    fn held_orders(&self, py: Python<'_>) -> PyResult<Vec<OrderRecord>> {
+        self.view()
+            .held_orders()
+            .map(|o| OrderRecord::new(py, o))
+            .collect()
+    }
+    /// Asks the reception seam for its decisions about held orders and
+    /// carries them out.
+    fn poll_held(
+        &mut self,
+        py: Python<'_>,
+        now: u64,
+        mut register: PyRefMut<'_, Register>,
+        mut ledger: PyRefMut<'_, Ledger>,
+    ) {
+        let ex = self.ex();
+        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
+        py.detach(move || ex.poll_held(now, reg, cash));
+    }
+    /// A held order enters the book (same reception number); False if no
+    /// such order is held.
+    fn release_held(
+        &mut self,
+        py: Python<'_>,
+        reception_number: u64,
+        now: u64,
+        mut register: PyRefMut<'_, Register>,
+        mut ledger: PyRefMut<'_, Ledger>,
+    ) -> bool {
+        let ex = self.ex();
+        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
+        py.detach(move || ex.release_held(reception_number, now, reg, cash))
+    }
+    /// A held order is voided (reservations released); it ends in `state`
+    /// (``"cancelled"`` or ``"expired"``). False if no such order is held.
+    #[pyo3(signature = (reception_number, ledger, state="cancelled"))]
+    fn void_held(
+        &mut self,
+        reception_number: u64,
+        mut ledger: PyRefMut<'_, Ledger>,
+        state: &str,
+    ) -> PyResult<bool> {
+        let state = end_state_arg(state)?;
+        Ok(self
+            .ex()
+            .void_held(reception_number, state, &mut ledger.inner))
     }
     /// Every listed instrument.
     fn instruments(&self) -> Vec<u32> {
