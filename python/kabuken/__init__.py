@@ -112,6 +112,7 @@ from ._native import (
     Register,
     Role,
     Settlement,
+    Simulation,
     TransferRecord,
     blake3,
     refusal_codes,
@@ -391,6 +392,7 @@ __all__ = [
     "MarketData",
     "Outgoing",
     "Exchange",
+    "Simulation",
     "refusal_codes",
     "matches_frame",
 ]

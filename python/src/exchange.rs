@@ -145,7 +145,7 @@ pub struct MatchRecord {
 }
 
 impl MatchRecord {
-    fn new(py: Python<'_>, m: &ke::MatchRecord) -> PyResult<Self> {
+    pub fn new(py: Python<'_>, m: &ke::MatchRecord) -> PyResult<Self> {
         Ok(MatchRecord {
             match_number: m.match_number,
             buy_order: m.buy_order,
@@ -208,6 +208,51 @@ pub struct MarketData {
     asks: Vec<LevelInfo>,
     last_price: Option<i64>,
     volume: u128,
+}
+
+impl From<ke::MarketData> for MarketData {
+    fn from(m: ke::MarketData) -> Self {
+        MarketData {
+            instrument: m.instrument,
+            best_bid: m.best_bid,
+            best_ask: m.best_ask,
+            bids: m.bids.into_iter().map(Into::into).collect(),
+            asks: m.asks.into_iter().map(Into::into).collect(),
+            last_price: m.last_price,
+            volume: m.volume,
+        }
+    }
+}
+
+/// The exchange's counters as a dict.
+pub fn stats_dict<'py>(py: Python<'py>, s: &ke::ExchangeStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("orders", s.orders)?;
+    d.set_item("accepted", s.accepted)?;
+    d.set_item("amendments", s.amendments)?;
+    let refusals = PyDict::new(py);
+    for (r, n) in &s.refusals {
+        refusals.set_item(r.as_str(), *n)?;
+    }
+    d.set_item("refusals", refusals)?;
+    d.set_item("trades", s.trades)?;
+    d.set_item("matches", s.matches)?;
+    d.set_item("register_refusals", s.register_refusals)?;
+    d.set_item("signed", s.signed)?;
+    d.set_item("verified", s.verified)?;
+    d.set_item("shares", s.shares)?;
+    d.set_item("settled", decimal_out(py, s.settled)?)?;
+    d.set_item("anomalies", s.anomalies.clone())?;
+    Ok(d)
+}
+
+/// `InvariantViolation(message, violations)`.
+pub fn invariant_violation(py: Python<'_>, v: Vec<String>) -> PyErr {
+    error(
+        py,
+        "InvariantViolation",
+        (format!("{} invariant violation(s)", v.len()), v),
+    )
 }
 
 #[pymethods]
@@ -763,26 +808,7 @@ impl Exchange {
     /// matches, register_refusals, signed, verified, shares, settled
     /// (Decimal), anomalies.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let ex = self.view();
-        let s = ex.stats();
-        let d = PyDict::new(py);
-        d.set_item("orders", s.orders)?;
-        d.set_item("accepted", s.accepted)?;
-        d.set_item("amendments", s.amendments)?;
-        let refusals = PyDict::new(py);
-        for (r, n) in &s.refusals {
-            refusals.set_item(r.as_str(), *n)?;
-        }
-        d.set_item("refusals", refusals)?;
-        d.set_item("trades", s.trades)?;
-        d.set_item("matches", s.matches)?;
-        d.set_item("register_refusals", s.register_refusals)?;
-        d.set_item("signed", s.signed)?;
-        d.set_item("verified", s.verified)?;
-        d.set_item("shares", s.shares)?;
-        d.set_item("settled", decimal_out(py, s.settled)?)?;
-        d.set_item("anomalies", s.anomalies.clone())?;
-        Ok(d)
+        stats_dict(py, self.view().stats())
     }
     /// Checks DESIGN.md section 3 across the exchange, the register and the
     /// ledger; raises `InvariantViolation` listing every violation.

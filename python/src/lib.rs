@@ -22,6 +22,7 @@ mod messages;
 mod oob;
 mod register;
 mod settle;
+mod sim;
 
 use pyo3::prelude::*;
 
@@ -100,5 +101,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<exchange::Outgoing>()?;
     m.add_class::<exchange::Exchange>()?;
     m.add_function(wrap_pyfunction!(exchange::refusal_codes, m)?)?;
+    m.add_class::<sim::Simulation>()?;
     Ok(())
 }
