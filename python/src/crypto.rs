@@ -72,6 +72,12 @@ impl KeyPair {
     }
 }
 
+/// A hash for Python of wire bytes: the first 8 bytes of their BLAKE3.
+pub fn digest_hash(bytes: &[u8]) -> u64 {
+    let d = kc::Digest::of(bytes).0;
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -331,6 +337,9 @@ impl Message {
     }
     fn __len__(&self) -> usize {
         self.bytes.len()
+    }
+    fn __hash__(&self) -> u64 {
+        digest_hash(&self.bytes)
     }
     /// Checks the signature strictly against `public_key`; raises `CryptoError`.
     fn verify(&self, py: Python<'_>, public_key: &PublicKey) -> PyResult<()> {

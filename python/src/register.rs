@@ -319,6 +319,9 @@ impl Certificate {
     fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         self.to_bytes(py)
     }
+    fn __hash__(&self) -> u64 {
+        crate::crypto::digest_hash(&self.inner.to_bytes())
+    }
     /// The certificate as a generic `Message`.
     fn to_message(&self, py: Python<'_>) -> PyResult<Message> {
         Message::of(py, &self.inner)
