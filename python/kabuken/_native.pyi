@@ -5,7 +5,10 @@ command).
 Errors: the native functions raise the exceptions of :mod:`kabuken.errors`
 (``KabukenError`` and its families: ``ConfigError``, ``BookError``,
 ``MarketError``, ``ReplayError``/``FormatError``, ``OobError`` and its
-subclasses), ``TypeError`` for wrong argument types, ``OverflowError`` for
+subclasses, ``CryptoError``, ``DecodeError``, ``IdentityError``,
+``CertificateError``, ``RegisterError``, ``IdListError``,
+``SettlementError``, ``ExchangeError``/``RequestRefused``/
+``InvariantViolation``), ``TypeError`` for wrong argument types, ``OverflowError`` for
 integers outside the parameter's range, ``ValueError`` for bad values, and
 ``OSError`` (e.g. ``FileNotFoundError``) for unreadable files.
 """
