@@ -59,10 +59,19 @@ impl Simulation {
                 "a simulation needs at least 2 investors and 1 instrument",
             ));
         }
-        if investors > 100_000 || instruments > 1_000 || orders_hint > 1 << 32 {
+        if u64::from(investors) * u64::from(instruments) > 1_000_000 || orders_hint > 1 << 32 {
             return Err(PyValueError::new_err(
-                "at most 100000 investors, 1000 instruments and 2**32 orders",
+                "at most 1000000 investor-instrument pairs and 2**32 orders",
             ));
+        }
+        // Each investor gets `INITIAL_SHARES` of every instrument, issued at
+        // a par value of 50 minor units under its attestation's usage limit,
+        // and a positive deposit.
+        if cash == 0 || usage_limit < ks::INITIAL_SHARES.saturating_mul(50) {
+            return Err(PyValueError::new_err(format!(
+                "cash must be positive and usage_limit at least {} (the initial issue at par)",
+                ks::INITIAL_SHARES.saturating_mul(50)
+            )));
         }
         let cfg = ks::SimConfig {
             seed,
@@ -72,8 +81,8 @@ impl Simulation {
             orders_hint,
             usage_limit,
         };
-        // The world's set-up asserts its own consistency (a deposit of 0, an
-        // issue above the usage limit); such sizes are refused here.
+        // The world's set-up asserts its own consistency; should a size slip
+        // past the checks above, its assertion becomes a ValueError.
         let world = py.detach(move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ks::World::new(cfg)))
         });

@@ -49,7 +49,7 @@ def test_with_out_of_band_verification() -> None:
 
 
 def test_bad_sizes() -> None:
-    for kw in (dict(investors=1), dict(instruments=0), dict(investors=10**6)):
+    for kw in (dict(investors=1), dict(instruments=0), dict(investors=10**6), dict(investors=2000, instruments=600)):
         with pytest.raises(ValueError):
             k.Simulation(**kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
