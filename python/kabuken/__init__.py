@@ -90,6 +90,7 @@ from ._native import (
 )
 from ._native import (
     Account,
+    BatchProof,
     CertId,
     Certificate,
     CertificateAuthority,
@@ -117,6 +118,7 @@ from ._native import (
     blake3,
     refusal_codes,
     sign_account_inquiry,
+    sign_batch,
     sign_cancel,
     sign_certificate_request,
     sign_direct_transfer_request,
@@ -360,6 +362,8 @@ __all__ = [
     "Message",
     "blake3",
     "verify_batch",
+    "BatchProof",
+    "sign_batch",
     "sign_order",
     "sign_cancel",
     "sign_reduce",

@@ -24,6 +24,7 @@ __version__: str
 __all__ = [
     "Accepted",
     "Account",
+    "BatchProof",
     "Book",
     "BookConfig",
     "CMD_ADVANCE_TIME",
@@ -102,6 +103,7 @@ __all__ = [
     "replay_columns",
     "seal_message",
     "sign_account_inquiry",
+    "sign_batch",
     "sign_cancel",
     "sign_certificate_request",
     "sign_direct_transfer_request",
@@ -726,6 +728,25 @@ class Message:
     def body(self) -> dict[str, Any]: ...
 
 def blake3(data: bytes) -> bytes: ...
+
+@final
+class BatchProof:
+    """A message's membership in a batch signed once over its Merkle root."""
+
+    def __new__(cls, data: bytes) -> BatchProof: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def path(self) -> list[bytes]: ...
+    @property
+    def root_signature(self) -> bytes: ...
+    def root(self, kind: MsgKind, data: bytes) -> Optional[bytes]: ...
+    def verify(self, public_key: PublicKey, kind: MsgKind, data: bytes) -> None: ...
+    def to_bytes(self) -> bytes: ...
+
+def sign_batch(key: KeyPair, items: list[tuple[MsgKind, bytes]]) -> list[BatchProof]: ...
 def verify_batch(items: list[tuple[PublicKey, MsgKind, bytes, bytes]]) -> None: ...
 def sign_order(
     key: KeyPair,

@@ -4,6 +4,8 @@
 
 use crate::convert::{crypto_error, fixed, wire_error};
 use kabuken::crypto as kc;
+use kabuken::crypto::merkle;
+use kabuken::crypto::{Decode as _, Encode as _};
 use kabuken::exchange::AnyMessage;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -160,6 +162,113 @@ pub fn verify_batch(py: Python<'_>, items: Vec<BatchArg<'_>>) -> PyResult<()> {
         .collect();
     py.detach(|| kc::verify_batch(&batch))
         .map_err(|e| crypto_error(py, &e))
+}
+
+/// A message's membership in a batch signed once over its BLAKE3 Merkle
+/// root (`kabuken::crypto::merkle`).
+#[pyclass(module = "kabuken._native", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct BatchProof {
+    inner: merkle::BatchProof,
+}
+
+#[pymethods]
+impl BatchProof {
+    /// Strictly decodes a proof's wire bytes; raises `DecodeError`.
+    #[new]
+    fn new(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let mut r = kc::Reader::new(data);
+        let inner = merkle::BatchProof::decode(&mut r)
+            .and_then(|p| r.finish().map(|()| p))
+            .map_err(|e| wire_error(py, e))?;
+        Ok(BatchProof { inner })
+    }
+    /// Messages in the batch.
+    #[getter]
+    fn count(&self) -> u32 {
+        self.inner.count
+    }
+    /// This message's position.
+    #[getter]
+    fn index(&self) -> u32 {
+        self.inner.index
+    }
+    /// Sibling hashes from the leaf level up (32 bytes each).
+    #[getter]
+    fn path<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.inner
+            .path
+            .iter()
+            .map(|d| PyBytes::new(py, &d.0))
+            .collect()
+    }
+    /// The signature over the root (64 bytes).
+    #[getter]
+    fn root_signature<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.root_signature.0)
+    }
+    /// The root this proof claims for `data` of `kind`, or None when the
+    /// proof's shape is inconsistent.
+    fn root<'py>(
+        &self,
+        py: Python<'py>,
+        kind: MsgKind,
+        data: &[u8],
+    ) -> Option<Bound<'py, PyBytes>> {
+        self.inner
+            .root(kind.engine(), data)
+            .map(|d| PyBytes::new(py, &d.0))
+    }
+    /// Verifies that `public_key` signed a batch holding `data` of `kind`
+    /// at this position; raises `CryptoError`.
+    fn verify(
+        &self,
+        py: Python<'_>,
+        public_key: &PublicKey,
+        kind: MsgKind,
+        data: &[u8],
+    ) -> PyResult<()> {
+        self.inner
+            .verify(&public_key.inner, kind.engine(), data)
+            .map_err(|e| crypto_error(py, &e))
+    }
+    /// The wire encoding.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let mut w = kc::Writer::new();
+        self.inner.encode(&mut w);
+        PyBytes::new(py, w.as_bytes())
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "BatchProof(index={}, count={}, path={} hashes)",
+            self.inner.index,
+            self.inner.count,
+            self.inner.path.len()
+        )
+    }
+}
+
+/// Signs a batch of `(kind, data)` items with one signature over their
+/// Merkle root; returns each item's proof, in order. Raises `CryptoError`
+/// (kind ``"bad_batch"``) for an empty or oversized batch.
+#[pyfunction]
+pub fn sign_batch(
+    py: Python<'_>,
+    key: &KeyPair,
+    items: Vec<(MsgKind, Vec<u8>)>,
+) -> PyResult<Vec<BatchProof>> {
+    let refs: Vec<(kc::MsgKind, &[u8])> = items
+        .iter()
+        .map(|(k, d)| (k.engine(), d.as_slice()))
+        .collect();
+    let keypair = &key.inner;
+    let proofs = py
+        .detach(|| merkle::sign_batch(keypair, &refs))
+        .map_err(|e| crypto_error(py, &e))?;
+    Ok(proofs
+        .into_iter()
+        .map(|inner| BatchProof { inner })
+        .collect())
 }
 
 /// The kind of a signed message (its wire byte, 1..=25).

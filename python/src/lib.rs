@@ -76,6 +76,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crypto::Message>()?;
     m.add_function(wrap_pyfunction!(crypto::blake3, m)?)?;
     m.add_function(wrap_pyfunction!(crypto::verify_batch, m)?)?;
+    m.add_class::<crypto::BatchProof>()?;
+    m.add_function(wrap_pyfunction!(crypto::sign_batch, m)?)?;
     messages::register(m)?;
     // identity
     m.add_class::<identity::Role>()?;

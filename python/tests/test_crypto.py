@@ -150,3 +150,40 @@ def test_verify_batch_names_culprits() -> None:
         k.verify_batch([(b"key", kind, b"x", items[0][3])])
     with pytest.raises((TypeError, ValueError)):
         k.verify_batch([(items[0][0], kind, b"x")])
+
+
+def test_batch_signatures() -> None:
+    key = k.KeyPair(b"\x08" * 32)
+    kind = k.MsgKind.COMPLETION_NOTICE
+    items = [(kind, bytes([i]) * (i + 1)) for i in range(5)]
+    proofs = k.sign_batch(key, items)
+    assert [p.index for p in proofs] == list(range(5)) and all(p.count == 5 for p in proofs)
+    roots = {p.root(kind, d) for p, (_, d) in zip(proofs, items)}
+    assert len(roots) == 1 and len(next(iter(roots)) or b"") == 32
+    assert len({p.root_signature for p in proofs}) == 1 and len(proofs[0].root_signature) == 64
+    for p, (_, d) in zip(proofs, items):
+        p.verify(key.public_key, kind, d)
+        again = k.BatchProof(p.to_bytes())
+        assert again == p and all(len(h) == 32 for h in again.path)
+    # Another message, kind, position or key does not verify.
+    with pytest.raises(E.CryptoError):
+        proofs[0].verify(key.public_key, kind, b"other")
+    with pytest.raises(E.CryptoError):
+        proofs[0].verify(key.public_key, k.MsgKind.ERROR_NOTICE, items[0][1])
+    with pytest.raises(E.CryptoError):
+        proofs[1].verify(key.public_key, kind, items[0][1])
+    with pytest.raises(E.CryptoError):
+        proofs[0].verify(k.KeyPair(b"\x09" * 32).public_key, kind, items[0][1])
+    assert "BatchProof(" in repr(proofs[0])
+    # Bad batches and malformed proofs.
+    with pytest.raises(E.CryptoError) as ei:
+        k.sign_batch(key, [])
+    assert ei.value.kind == "bad_batch"
+    data = proofs[2].to_bytes()
+    for bad in (data[:-1], data + b"\x00", b""):
+        with pytest.raises(E.DecodeError):
+            k.BatchProof(bad)
+    with pytest.raises(TypeError):
+        k.sign_batch(key, [(16, b"x")])
+    with pytest.raises(TypeError):
+        k.BatchProof("proof")
