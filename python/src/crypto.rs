@@ -271,98 +271,61 @@ pub fn sign_batch(
         .collect())
 }
 
-/// The kind of a signed message (its wire byte, 1..=25).
-#[pyclass(module = "kabuken._native", eq, eq_int, hash, frozen)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MsgKind {
-    #[pyo3(name = "ATTESTATION")]
-    Attestation = 1,
-    #[pyo3(name = "REVOCATION")]
-    Revocation = 2,
-    #[pyo3(name = "CERTIFICATE")]
-    Certificate = 3,
-    #[pyo3(name = "ISSUE_REQUEST")]
-    IssueRequest = 4,
-    #[pyo3(name = "TRANSFER_REQUEST")]
-    TransferRequest = 5,
-    #[pyo3(name = "TRANSFER_RESPONSE")]
-    TransferResponse = 6,
-    #[pyo3(name = "CERTIFICATE_REQUEST")]
-    CertificateRequest = 7,
-    #[pyo3(name = "ENDORSEMENT")]
-    Endorsement = 8,
-    #[pyo3(name = "DIRECT_TRANSFER_REQUEST")]
-    DirectTransferRequest = 9,
-    #[pyo3(name = "HOLDINGS_INQUIRY")]
-    HoldingsInquiry = 10,
-    #[pyo3(name = "HOLDINGS_ANSWER")]
-    HoldingsAnswer = 11,
-    #[pyo3(name = "REISSUE_REQUEST")]
-    ReissueRequest = 12,
-    #[pyo3(name = "REISSUE_RESPONSE")]
-    ReissueResponse = 13,
-    #[pyo3(name = "ID_LIST_SNAPSHOT")]
-    IdListSnapshot = 14,
-    #[pyo3(name = "ID_LIST_DELTA")]
-    IdListDelta = 15,
-    #[pyo3(name = "ORDER_REQUEST")]
-    OrderRequest = 16,
-    #[pyo3(name = "CANCEL_REQUEST")]
-    CancelRequest = 17,
-    #[pyo3(name = "REDUCE_REQUEST")]
-    ReduceRequest = 18,
-    #[pyo3(name = "MODIFY_REQUEST")]
-    ModifyRequest = 19,
-    #[pyo3(name = "RECEPTION_RECEIPT")]
-    ReceptionReceipt = 20,
-    #[pyo3(name = "ERROR_NOTICE")]
-    ErrorNotice = 21,
-    #[pyo3(name = "COMPLETION_NOTICE")]
-    CompletionNotice = 22,
-    #[pyo3(name = "SETTLEMENT_REQUEST")]
-    SettlementRequest = 23,
-    #[pyo3(name = "ACCOUNT_INQUIRY")]
-    AccountInquiry = 24,
-    #[pyo3(name = "ACCOUNT_ANSWER")]
-    AccountAnswer = 25,
+/// Defines the Python `MsgKind` with one variant per engine kind (same
+/// wire byte) and the conversions both ways.
+macro_rules! msg_kinds {
+    ($($variant:ident = $byte:literal as $name:literal),* $(,)?) => {
+        /// The kind of a signed message (its wire byte, 1..=25).
+        #[pyclass(module = "kabuken._native", eq, eq_int, hash, frozen)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum MsgKind {
+            $(
+                #[pyo3(name = $name)]
+                $variant = $byte,
+            )*
+        }
+
+        impl MsgKind {
+            pub fn engine(self) -> kc::MsgKind {
+                match self {
+                    $(MsgKind::$variant => kc::MsgKind::$variant,)*
+                }
+            }
+            pub fn from_engine(k: kc::MsgKind) -> Self {
+                match k {
+                    $(kc::MsgKind::$variant => MsgKind::$variant,)*
+                }
+            }
+        }
+    };
 }
 
-const KINDS: [MsgKind; 25] = [
-    MsgKind::Attestation,
-    MsgKind::Revocation,
-    MsgKind::Certificate,
-    MsgKind::IssueRequest,
-    MsgKind::TransferRequest,
-    MsgKind::TransferResponse,
-    MsgKind::CertificateRequest,
-    MsgKind::Endorsement,
-    MsgKind::DirectTransferRequest,
-    MsgKind::HoldingsInquiry,
-    MsgKind::HoldingsAnswer,
-    MsgKind::ReissueRequest,
-    MsgKind::ReissueResponse,
-    MsgKind::IdListSnapshot,
-    MsgKind::IdListDelta,
-    MsgKind::OrderRequest,
-    MsgKind::CancelRequest,
-    MsgKind::ReduceRequest,
-    MsgKind::ModifyRequest,
-    MsgKind::ReceptionReceipt,
-    MsgKind::ErrorNotice,
-    MsgKind::CompletionNotice,
-    MsgKind::SettlementRequest,
-    MsgKind::AccountInquiry,
-    MsgKind::AccountAnswer,
-];
-
-impl MsgKind {
-    pub fn engine(self) -> kc::MsgKind {
-        // Same numbering as the engine's wire byte (1..=25).
-        kc::MsgKind::ALL[self as usize - 1]
-    }
-    pub fn from_engine(k: kc::MsgKind) -> Self {
-        KINDS[k as usize - 1]
-    }
+msg_kinds! {
+    Attestation = 1 as "ATTESTATION",
+    Revocation = 2 as "REVOCATION",
+    Certificate = 3 as "CERTIFICATE",
+    IssueRequest = 4 as "ISSUE_REQUEST",
+    TransferRequest = 5 as "TRANSFER_REQUEST",
+    TransferResponse = 6 as "TRANSFER_RESPONSE",
+    CertificateRequest = 7 as "CERTIFICATE_REQUEST",
+    Endorsement = 8 as "ENDORSEMENT",
+    DirectTransferRequest = 9 as "DIRECT_TRANSFER_REQUEST",
+    HoldingsInquiry = 10 as "HOLDINGS_INQUIRY",
+    HoldingsAnswer = 11 as "HOLDINGS_ANSWER",
+    ReissueRequest = 12 as "REISSUE_REQUEST",
+    ReissueResponse = 13 as "REISSUE_RESPONSE",
+    IdListSnapshot = 14 as "ID_LIST_SNAPSHOT",
+    IdListDelta = 15 as "ID_LIST_DELTA",
+    OrderRequest = 16 as "ORDER_REQUEST",
+    CancelRequest = 17 as "CANCEL_REQUEST",
+    ReduceRequest = 18 as "REDUCE_REQUEST",
+    ModifyRequest = 19 as "MODIFY_REQUEST",
+    ReceptionReceipt = 20 as "RECEPTION_RECEIPT",
+    ErrorNotice = 21 as "ERROR_NOTICE",
+    CompletionNotice = 22 as "COMPLETION_NOTICE",
+    SettlementRequest = 23 as "SETTLEMENT_REQUEST",
+    AccountInquiry = 24 as "ACCOUNT_INQUIRY",
+    AccountAnswer = 25 as "ACCOUNT_ANSWER",
 }
 
 #[pymethods]

@@ -466,8 +466,8 @@ impl Exchange {
         call: Call<T>,
         request: &Bound<'_, PyAny>,
         now: u64,
-        register: &mut Register,
-        ledger: &mut Ledger,
+        mut register: PyRefMut<'_, Register>,
+        mut ledger: PyRefMut<'_, Ledger>,
     ) -> PyResult<Message> {
         let req = signed_arg::<T>(request)?;
         let ex = self.ex();
@@ -562,17 +562,10 @@ impl Exchange {
         py: Python<'_>,
         order: &Bound<'_, PyAny>,
         now: u64,
-        mut register: PyRefMut<'_, Register>,
-        mut ledger: PyRefMut<'_, Ledger>,
+        register: PyRefMut<'_, Register>,
+        ledger: PyRefMut<'_, Ledger>,
     ) -> PyResult<Message> {
-        self.request(
-            py,
-            ke::Exchange::submit,
-            order,
-            now,
-            &mut register,
-            &mut ledger,
-        )
+        self.request(py, ke::Exchange::submit, order, now, register, ledger)
     }
     /// Cancels an open order on its owner's signed request; receipt or
     /// `RequestRefused`.
@@ -581,17 +574,10 @@ impl Exchange {
         py: Python<'_>,
         request: &Bound<'_, PyAny>,
         now: u64,
-        mut register: PyRefMut<'_, Register>,
-        mut ledger: PyRefMut<'_, Ledger>,
+        register: PyRefMut<'_, Register>,
+        ledger: PyRefMut<'_, Ledger>,
     ) -> PyResult<Message> {
-        self.request(
-            py,
-            ke::Exchange::cancel,
-            request,
-            now,
-            &mut register,
-            &mut ledger,
-        )
+        self.request(py, ke::Exchange::cancel, request, now, register, ledger)
     }
     /// Reduces an open order by `by` shares (keeps priority); receipt or
     /// `RequestRefused`.
@@ -600,17 +586,10 @@ impl Exchange {
         py: Python<'_>,
         request: &Bound<'_, PyAny>,
         now: u64,
-        mut register: PyRefMut<'_, Register>,
-        mut ledger: PyRefMut<'_, Ledger>,
+        register: PyRefMut<'_, Register>,
+        ledger: PyRefMut<'_, Ledger>,
     ) -> PyResult<Message> {
-        self.request(
-            py,
-            ke::Exchange::reduce,
-            request,
-            now,
-            &mut register,
-            &mut ledger,
-        )
+        self.request(py, ke::Exchange::reduce, request, now, register, ledger)
     }
     /// Modifies an open order's price and quantity (loses priority; may
     /// trade at once); receipt or `RequestRefused`.
@@ -619,17 +598,10 @@ impl Exchange {
         py: Python<'_>,
         request: &Bound<'_, PyAny>,
         now: u64,
-        mut register: PyRefMut<'_, Register>,
-        mut ledger: PyRefMut<'_, Ledger>,
+        register: PyRefMut<'_, Register>,
+        ledger: PyRefMut<'_, Ledger>,
     ) -> PyResult<Message> {
-        self.request(
-            py,
-            ke::Exchange::modify,
-            request,
-            now,
-            &mut register,
-            &mut ledger,
-        )
+        self.request(py, ke::Exchange::modify, request, now, register, ledger)
     }
     /// The trading rules of an instrument (``tick`` as a Decimal,
     /// ``lot_size``, ``band_low``, ``band_high``, ``max_qty``), or None.
