@@ -24,8 +24,13 @@
  *   valid only during that callback.
  * - Pointer arguments must be NULL or point to valid memory of the stated
  *   type and length for the duration of the call.
- * - Thread safety is stated for each handle type: kbk_book and kbk_market
- *   are for one thread at a time; kbk_oob may be shared by all threads.
+ * - Thread safety is stated for each handle type: kbk_book, kbk_market,
+ *   kbk_ca, kbk_identities, kbk_register, kbk_id_list, kbk_ledger and
+ *   kbk_exchange are for one thread at a time; kbk_oob, kbk_keypair and
+ *   kbk_message (immutable) may be shared by all threads.
+ * - Signed messages of every kind travel as wire bytes (docs/wire-format.md)
+ *   and are read through kbk_message; functions that answer with a signed
+ *   message give a new kbk_message the caller frees.
  */
 
 
@@ -154,6 +159,397 @@
 // Self-trade prevention.
 #define KBK_CANCEL_SELF_TRADE 4
 
+// Message kinds (`kbk_message_kind`, the wire format's kind byte).
+#define KBK_KIND_ATTESTATION 1
+
+// A CA's revocation of attestation serials.
+#define KBK_KIND_REVOCATION 2
+
+// An electronic stock certificate (register-signed).
+#define KBK_KIND_CERTIFICATE 3
+
+// Phase 1: issue request.
+#define KBK_KIND_ISSUE_REQUEST 4
+
+// Phase 3: transfer request (exchange to register).
+#define KBK_KIND_TRANSFER_REQUEST 5
+
+// Phase 3/5: transfer response (register).
+#define KBK_KIND_TRANSFER_RESPONSE 6
+
+// Phase 4: certificate request.
+#define KBK_KIND_CERTIFICATE_REQUEST 7
+
+// Phase 5: endorsement of a certificate to a recipient.
+#define KBK_KIND_ENDORSEMENT 8
+
+// Phase 5: direct transfer request.
+#define KBK_KIND_DIRECT_TRANSFER_REQUEST 9
+
+// Phase 6: holdings inquiry.
+#define KBK_KIND_HOLDINGS_INQUIRY 10
+
+// Phase 6: holdings answer.
+#define KBK_KIND_HOLDINGS_ANSWER 11
+
+// Phase 6: reissue request.
+#define KBK_KIND_REISSUE_REQUEST 12
+
+// Phase 6: reissue response.
+#define KBK_KIND_REISSUE_RESPONSE 13
+
+// The register's signed certificate-ID list.
+#define KBK_KIND_ID_LIST_SNAPSHOT 14
+
+// A change of the certificate-ID list.
+#define KBK_KIND_ID_LIST_DELTA 15
+
+// Phase 2: order.
+#define KBK_KIND_ORDER_REQUEST 16
+
+// Cancel an order.
+#define KBK_KIND_CANCEL_REQUEST 17
+
+// Reduce an order.
+#define KBK_KIND_REDUCE_REQUEST 18
+
+// Modify an order.
+#define KBK_KIND_MODIFY_REQUEST 19
+
+// The exchange's reception receipt.
+#define KBK_KIND_RECEPTION_RECEIPT 20
+
+// A signed refusal.
+#define KBK_KIND_ERROR_NOTICE 21
+
+// A completed trade.
+#define KBK_KIND_COMPLETION_NOTICE 22
+
+// Exchange to settlement: pay one match.
+#define KBK_KIND_SETTLEMENT_REQUEST 23
+
+// An account inquiry.
+#define KBK_KIND_ACCOUNT_INQUIRY 24
+
+// The settlement service's answer.
+#define KBK_KIND_ACCOUNT_ANSWER 25
+
+// Room for a decimal amount as text with its NUL (`kbk_match.amount`...).
+#define KBK_DECIMAL_LEN 48
+
+// `kbk_ledger_balance`: the available cash.
+#define KBK_BALANCE_AVAILABLE 0
+
+// The cash reserved for open buy orders.
+#define KBK_BALANCE_RESERVED 1
+
+// `kbk_order_status.state`: resting (or held).
+#define KBK_ORDER_STATE_OPEN 0
+
+// Completely filled.
+#define KBK_ORDER_STATE_FILLED 1
+
+// Cancelled (by request, IOC/FOK remainder, self-trade prevention, or its
+// certificate refused at transfer).
+#define KBK_ORDER_STATE_CANCELLED 2
+
+// Day or GTD expiry.
+#define KBK_ORDER_STATE_EXPIRED 3
+
+// `kbk_outgoing.kind`: a signed error notice (the message) for `user`.
+#define KBK_OUT_ERROR 0
+
+// A signed completion notice (the message) for `user`; a buyer claims its
+// certificate with the notice's transfer number.
+#define KBK_OUT_COMPLETION 1
+
+// An order of `user` ended in `state`; `certificates` items of kind
+// `KBK_OUT_RELEASED_CERTIFICATE` follow (no message).
+#define KBK_OUT_RELEASED 2
+
+// One certificate handed back to `user` (the message) from order
+// `reception_number`.
+#define KBK_OUT_RELEASED_CERTIFICATE 3
+
+// A transfer request of the exchange to the register (the message), for
+// the match's seller `user`; a `KBK_OUT_TRANSFER_RESPONSE` follows. Only
+// from an exchange running on the concurrent runtime.
+#define KBK_OUT_TRANSFER_REQUEST 4
+
+// The register's response to the transfer request before it (the message).
+#define KBK_OUT_TRANSFER_RESPONSE 5
+
+// A settlement request of the exchange (the message). Only from an
+// exchange running on the concurrent runtime.
+#define KBK_OUT_SETTLEMENT 6
+
+// An investor (`KBK_FIELD_ROLE`, `kbk_ca_issue`).
+#define KBK_ROLE_INVESTOR 0
+
+// A register.
+#define KBK_ROLE_REGISTER 1
+
+// An exchange.
+#define KBK_ROLE_EXCHANGE 2
+
+// The settlement service.
+#define KBK_ROLE_SETTLEMENT 3
+
+// User id named in the body (the investor, the party told, the
+// attestation's subject).
+#define KBK_FIELD_USER_ID 1
+
+// Signer's sequence number (requests), or the ID list's sequence number.
+#define KBK_FIELD_SEQ 2
+
+// Instrument id (optional in a holdings inquiry).
+#define KBK_FIELD_INSTRUMENT 3
+
+// Share-class code (0 common, 1 preferred, 2 subordinated, 3 convertible).
+#define KBK_FIELD_CLASS 4
+
+// Conversion terms of a convertible class (string; absent otherwise).
+#define KBK_FIELD_CLASS_TERMS 5
+
+// `KBK_SIDE_*`.
+#define KBK_FIELD_SIDE 6
+
+// Price in ticks (i64; absent for a market order).
+#define KBK_FIELD_PRICE 7
+
+// Shares.
+#define KBK_FIELD_QUANTITY 8
+
+// Time in force, `KBK_TIF_*`.
+#define KBK_FIELD_TIF 9
+
+// GTD expiry (absent unless the time in force is GTD).
+#define KBK_FIELD_EXPIRE 10
+
+// Post-only flag (0 or 1).
+#define KBK_FIELD_POST_ONLY 11
+
+// Attached certificates (list of nested messages).
+#define KBK_FIELD_CERTIFICATES 12
+
+// Name and address (string).
+#define KBK_FIELD_NAME_ADDRESS 13
+
+// Settlement account.
+#define KBK_FIELD_ACCOUNT 14
+
+// Market buy's cash cap (decimal string; absent when none).
+#define KBK_FIELD_CASH_CAP 15
+
+// Reception number of an order.
+#define KBK_FIELD_RECEPTION_NUMBER 16
+
+// Shares to remove (reduce request).
+#define KBK_FIELD_BY 17
+
+// What a receipt accepted: 0 order, 1 cancel, 2 reduce, 3 modify.
+#define KBK_FIELD_REQUEST_KIND 18
+
+// BLAKE3 of the request answered (32 bytes).
+#define KBK_FIELD_REQUEST_HASH 19
+
+// Refusal code of an error notice (`kbk_refusal_name`).
+#define KBK_FIELD_REASON 20
+
+// Match number.
+#define KBK_FIELD_MATCH_NUMBER 21
+
+// The register's transfer number.
+#define KBK_FIELD_TRANSFER_NUMBER 22
+
+// The buyer's (recipient's) new certificate ID.
+#define KBK_FIELD_NEW_CERT_ID 23
+
+// The seller's change certificate ID (absent when none).
+#define KBK_FIELD_CHANGE_CERT_ID 24
+
+// A certificate ID (the certificate's own, the endorsed or sold one).
+#define KBK_FIELD_CERT_ID 25
+
+// Buyer's user id.
+#define KBK_FIELD_BUYER 26
+
+// Seller's user id.
+#define KBK_FIELD_SELLER 27
+
+// The sell order of a transfer request (absent when none).
+#define KBK_FIELD_SELL_ORDER 28
+
+// A nested certificate (transfer and direct transfer requests).
+#define KBK_FIELD_CERTIFICATE 29
+
+// The exchange's user id (transfer and settlement requests).
+#define KBK_FIELD_EXCHANGE 30
+
+// Dividend delivery account (string).
+#define KBK_FIELD_DIVIDEND_ACCOUNT 31
+
+// A nested endorsement (direct transfer request).
+#define KBK_FIELD_ENDORSEMENT 32
+
+// Holdings answer: per holding, the instrument (list).
+#define KBK_FIELD_HOLDING_INSTRUMENT 33
+
+// Holdings answer: per holding, the certificate number (list).
+#define KBK_FIELD_HOLDING_CERTIFICATE_NUMBER 34
+
+// Holdings answer: per holding, the certificate ID (list).
+#define KBK_FIELD_HOLDING_CERT_ID 35
+
+// Holdings answer: per holding, the shares (list).
+#define KBK_FIELD_HOLDING_SHARES 36
+
+// Holdings answer: per holding, the class code (list).
+#define KBK_FIELD_HOLDING_CLASS 37
+
+// Reissue request: 0 lost, 1 split, 2 merge (`KBK_REISSUE_*`).
+#define KBK_FIELD_REISSUE_KIND 38
+
+// Reissue request: the certificate IDs it names (list); ID list snapshot
+// and delta: the listed (added) IDs (list).
+#define KBK_FIELD_CERT_IDS 39
+
+// Reissue request: the split's part sizes (list).
+#define KBK_FIELD_PARTS 40
+
+// Reissue response: retired IDs; ID list delta: removed IDs (list).
+#define KBK_FIELD_RETIRED 41
+
+// ID list snapshot and delta: the holder of each `CERT_IDS` item (list).
+#define KBK_FIELD_HOLDERS 42
+
+// Certificate: company name (string).
+#define KBK_FIELD_COMPANY_NAME 43
+
+// Certificate: founding date, YYYYMMDD.
+#define KBK_FIELD_COMPANY_FOUNDED 44
+
+// Certificate: the stable certificate number.
+#define KBK_FIELD_CERTIFICATE_NUMBER 45
+
+// Certificate: par value per share (minor units).
+#define KBK_FIELD_PAR_VALUE 46
+
+// Certificate: issue date.
+#define KBK_FIELD_ISSUE_DATE 47
+
+// Certificate: expiry of the electronic certificate.
+#define KBK_FIELD_EXPIRY 48
+
+// Certificate: holder's name (string).
+#define KBK_FIELD_HOLDER_NAME 49
+
+// Certificate: holder's user id.
+#define KBK_FIELD_HOLDER 50
+
+// Certificate: transfer restriction, 0 free, 1 non-transferable, 2
+// locked until `LOCKED_UNTIL`.
+#define KBK_FIELD_RESTRICTION 51
+
+// Certificate: end of the lock (absent unless restriction 2).
+#define KBK_FIELD_LOCKED_UNTIL 52
+
+// Certificate: the issuer's signature algorithm (1: Ed25519).
+#define KBK_FIELD_SIGNATURE_ALGORITHM 53
+
+// Certificate: the register's name (string).
+#define KBK_FIELD_REGISTER_NAME 54
+
+// Certificate: the register's address (string).
+#define KBK_FIELD_REGISTER_ADDRESS 55
+
+// Attestation: serial.
+#define KBK_FIELD_SERIAL 56
+
+// Attestation: display name (string).
+#define KBK_FIELD_NAME 57
+
+// Attestation: the subject's public key (32 bytes).
+#define KBK_FIELD_PUBLIC_KEY 58
+
+// Attestation: first instant of validity.
+#define KBK_FIELD_NOT_BEFORE 59
+
+// Attestation: last instant of validity.
+#define KBK_FIELD_NOT_AFTER 60
+
+// Attestation: the issuing CA's name (string).
+#define KBK_FIELD_ISSUER 61
+
+// Attestation: `KBK_ROLE_*`.
+#define KBK_FIELD_ROLE 62
+
+// Attestation policy: usage limit (minor units).
+#define KBK_FIELD_USAGE_LIMIT 63
+
+// Attestation policy: most shares per order.
+#define KBK_FIELD_PER_ORDER_MAX 64
+
+// Attestation policy: short selling forbidden (0 or 1).
+#define KBK_FIELD_SHORT_SALE_BAN 65
+
+// Revocation: the revoked serials (list).
+#define KBK_FIELD_SERIALS 66
+
+// Revocation: when it was made.
+#define KBK_FIELD_AT 67
+
+// Endorsement: BLAKE3 of the endorsed certificate (32 bytes).
+#define KBK_FIELD_CERTIFICATE_HASH 68
+
+// Endorsement: the recipient's user id.
+#define KBK_FIELD_RECIPIENT 69
+
+// Endorsement: nonce.
+#define KBK_FIELD_NONCE 70
+
+// Settlement request: the buy order's reception number.
+#define KBK_FIELD_BUY_ORDER 71
+
+// Settlement request: amount paid (decimal string).
+#define KBK_FIELD_AMOUNT 72
+
+// Settlement request: the buy reservation released (decimal string).
+#define KBK_FIELD_RELEASE 73
+
+// Settlement request: buyer's account.
+#define KBK_FIELD_BUYER_ACCOUNT 74
+
+// Settlement request: seller's account.
+#define KBK_FIELD_SELLER_ACCOUNT 75
+
+// Account answer: the account's owner.
+#define KBK_FIELD_OWNER 76
+
+// Account answer: available cash (decimal string).
+#define KBK_FIELD_AVAILABLE 77
+
+// Account answer: reserved cash (decimal string).
+#define KBK_FIELD_RESERVED 78
+
+// The largest `KBK_FIELD_*` number.
+#define KBK_FIELD_MAX 78
+
+// Reissue of a lost certificate (`KBK_FIELD_REISSUE_KIND`, `kbk_sign_reissue`).
+#define KBK_REISSUE_LOST 0
+
+// Split one certificate into parts.
+#define KBK_REISSUE_SPLIT 1
+
+// Merge certificates into one.
+#define KBK_REISSUE_MERGE 2
+
+// The length of a message digest, a public key, a hash field (bytes).
+#define KBK_HASH_LEN 32
+
+// The length of an Ed25519 signature (bytes).
+#define KBK_SIGNATURE_LEN 64
+
 // `kbk_oob_device.kind`: a pager (short text).
 #define KBK_OOB_DEVICE_PAGER 0
 
@@ -233,16 +629,75 @@
 // Cancelled.
 #define KBK_OOB_RESPONSE_CANCELLED 2
 
+// Certificates carry no transfer restriction (`kbk_register_instrument`).
+#define KBK_RESTRICTION_FREE 0
+
+// Certificates may not be transferred.
+#define KBK_RESTRICTION_NON_TRANSFERABLE 1
+
+// Certificates may be transferred from `locked_until` on.
+#define KBK_RESTRICTION_LOCKED_UNTIL 2
+
 // An order book for one instrument.
 //
 // Thread safety: not thread-safe. Use a book from one thread at a time (it
 // may move between threads); the event callback runs on the calling thread.
 typedef struct kbk_book kbk_book;
 
+// A certificate authority: issues attestations and revocations.
+//
+// Thread safety: not thread-safe (issuing numbers serials); use from one
+// thread at a time.
+typedef struct kbk_ca kbk_ca;
+
+// The exchange: order reception (every check of seed 001, in order),
+// matching, certificate-ID invalidation, transfers through its register
+// and settlement through its ledger.
+//
+// The register and ledger are passed to every call that may trade; they
+// must be the same ones each time (the exchange shares the register's
+// certificate-ID table from `kbk_exchange_new` on).
+//
+// Thread safety: not thread-safe; use from one thread at a time, and do
+// not use its register or ledger on another thread during a call.
+typedef struct kbk_exchange kbk_exchange;
+
+// A follower of one instrument's certificate-ID list: applies the
+// register's signed snapshot and deltas, and answers whether a
+// (certificate ID, holder) is live.
+//
+// Thread safety: not thread-safe; use from one thread at a time.
+typedef struct kbk_id_list kbk_id_list;
+
+// The parties one CA vouches for: their attestations and the revoked
+// serials. Investors and hosts use one to check messages.
+//
+// Thread safety: not thread-safe; use from one thread at a time.
+typedef struct kbk_identities kbk_identities;
+
+// An Ed25519 key pair.
+//
+// Thread safety: immutable once made; may be used from any number of
+// threads at once.
+typedef struct kbk_keypair kbk_keypair;
+
+// The settlement service's cash ledger: accounts, reservations of buy
+// orders, delivery versus payment.
+//
+// Thread safety: not thread-safe; use from one thread at a time (and not
+// during a call on an exchange it is passed to).
+typedef struct kbk_ledger kbk_ledger;
+
 // Many books keyed by instrument id.
 //
 // Thread safety: not thread-safe; use from one thread at a time.
 typedef struct kbk_market kbk_market;
+
+// A decoded signed message of any kind, with its wire bytes.
+//
+// Thread safety: immutable once made; one message may be read from any
+// number of threads at once.
+typedef struct kbk_message kbk_message;
 
 // The out-of-band verification service.
 //
@@ -251,11 +706,17 @@ typedef struct kbk_market kbk_market;
 // call); hooks run on the calling thread.
 typedef struct kbk_oob kbk_oob;
 
+// The shareholder register of one or more instruments.
+//
+// Thread safety: not thread-safe; use from one thread at a time (and not
+// during a call on an exchange it is passed to).
+typedef struct kbk_register kbk_register;
+
 // A status code: `KBK_STATUS_OK` (0) or why a call failed. The numbers are
 // stable: codes are only ever added. Ranges: 0..=99 general, 100..=199 the
-// order book and market, 200..=299 out-of-band verification; 300.. are
-// reserved for crypto, certificates, the register, the exchange and the
-// runtime.
+// order book and market, 200..=299 out-of-band verification, 300..=399
+// keys, messages, identities, certificates and the register, 400..=499
+// settlement and the exchange; 500.. are reserved for the runtime.
 typedef uint32_t kbk_status;
 
 // A book's fixed rules. Start from `kbk_book_config_default` or
@@ -409,6 +870,108 @@ typedef struct kbk_order_info {
 typedef void (*kbk_market_event_callback)(void *userdata,
                                           uint32_t instrument,
                                           const struct kbk_event *event);
+
+// One signature of a batch (`kbk_verify_batch`).
+typedef struct kbk_batch_item {
+  // The signed bytes (without the domain label; may be NULL when `len`
+  // is 0).
+  const uint8_t *bytes;
+  // Their length.
+  size_t len;
+  // The signer's 32-byte public key.
+  uint8_t key[32];
+  // The 64-byte signature.
+  uint8_t sig[64];
+  // The message kind the signature is for (`KBK_KIND_*`).
+  uint8_t kind;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_batch_item;
+
+// A new order (`kbk_sign_order`). Strings are NUL-terminated UTF-8.
+typedef struct kbk_order_request {
+  // The investor (the signer).
+  uint64_t user_id;
+  // Limit price in ticks (when `has_price`).
+  int64_t price;
+  // Shares.
+  uint64_t quantity;
+  // GTD expiry (when `tif` is `KBK_TIF_GTD`).
+  uint64_t expire;
+  // Settlement account.
+  uint64_t account;
+  // Signer's sequence number (strictly increasing per signer).
+  uint64_t seq;
+  // Buyer's name and address (may be empty; NULL is refused).
+  const char *name_address;
+  // Market buy: the most cash to reserve, a decimal string; NULL: none.
+  const char *cash_cap;
+  // Instrument.
+  uint32_t instrument;
+  // Share-class code 0..=3.
+  uint8_t share_class;
+  // `KBK_SIDE_*`.
+  uint8_t side;
+  // 1 for a limit order, 0 for a market order.
+  uint8_t has_price;
+  // `KBK_TIF_*`.
+  uint8_t tif;
+  // 0 or 1.
+  uint8_t post_only;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_order_request;
+
+// An issue request (`kbk_sign_issue`).
+typedef struct kbk_issue_request {
+  // The investor (the signer).
+  uint64_t user_id;
+  // Shares.
+  uint64_t quantity;
+  // Signer's sequence number.
+  uint64_t seq;
+  // Name and address for the register.
+  const char *name_address;
+  // Dividend delivery account.
+  const char *dividend_account;
+  // Conversion terms (class 3 only; NULL otherwise).
+  const char *class_terms;
+  // Instrument.
+  uint32_t instrument;
+  // Share-class code 0..=3.
+  uint8_t share_class;
+  // Zero.
+  uint8_t reserved[3];
+} kbk_issue_request;
+
+// A certificate ID: the register's dense serial and its 16-byte tag.
+typedef struct kbk_cert_id {
+  // Serial (dense, assigned by the register).
+  uint64_t serial;
+  // Keyed BLAKE3 tag of the serial.
+  uint8_t tag[16];
+} kbk_cert_id;
+
+// The exchange's own description (`kbk_exchange_new`).
+typedef struct kbk_exchange_config {
+  // The exchange's user id (signer of its messages).
+  uint64_t user_id;
+  // The register's user id (signer of certificates).
+  uint64_t register_id;
+  // The value of one minor currency unit as a decimal string (attestation
+  // limits are in minor units), e.g. "0.01".
+  const char *minor_unit;
+} kbk_exchange_config;
+
+// The trusted CA of a store (and of a register's or an exchange's).
+typedef struct kbk_trust {
+  // The CA's user id (signer of attestations).
+  uint64_t ca_id;
+  // The CA's name (NUL-terminated UTF-8), as in its attestations.
+  const char *ca_name;
+  // The CA's 32-byte public key.
+  uint8_t ca_key[32];
+} kbk_trust;
 
 // Service settings. Start from `kbk_oob_config_default`.
 typedef struct kbk_oob_config {
@@ -608,6 +1171,223 @@ typedef struct kbk_oob_hooks {
   kbk_oob_random_callback random;
 } kbk_oob_hooks;
 
+// A login session; present it with every request.
+typedef struct kbk_oob_session {
+  // Session id (not secret).
+  uint64_t id;
+  // Secret.
+  uint8_t secret[32];
+} kbk_oob_session;
+
+// One instrument's trading rules (`kbk_exchange_add_instrument`).
+typedef struct kbk_instrument_spec {
+  // Quantities are multiples of this.
+  uint64_t lot_size;
+  // Lowest price of the daily band (ticks, inclusive, positive).
+  int64_t band_low;
+  // Highest price of the daily band (ticks, inclusive).
+  int64_t band_high;
+  // Largest quantity of one order.
+  uint64_t max_qty;
+  // The tick size as a decimal string, e.g. "0.01".
+  const char *tick;
+  // Instrument id (the register's).
+  uint32_t instrument;
+  // Zero.
+  uint32_t reserved;
+} kbk_instrument_spec;
+
+// One item of the exchange's outbox (`kbk_exchange_next_outgoing`).
+typedef struct kbk_outgoing {
+  // The party concerned.
+  uint64_t user;
+  // The order concerned (0: none).
+  uint64_t reception_number;
+  // RELEASED: the number of certificate items that follow.
+  uint64_t certificates;
+  // `KBK_OUT_*`.
+  uint32_t kind;
+  // RELEASED: how the order ended, `KBK_ORDER_STATE_*`.
+  uint32_t state;
+} kbk_outgoing;
+
+// An order as the exchange records it (from `kbk_exchange_order`).
+typedef struct kbk_order_status {
+  // Reception number.
+  uint64_t reception_number;
+  // Owner.
+  uint64_t user;
+  // Limit price in ticks (when `has_price`).
+  int64_t price;
+  // The price per share the cash reservation assumes (buy).
+  int64_t worst;
+  // Quantity received.
+  uint64_t quantity;
+  // Open quantity.
+  uint64_t open;
+  // Filled (transferred) quantity.
+  uint64_t filled;
+  // Settlement account.
+  uint64_t account;
+  // Certificates reserved to this sell order.
+  uint64_t certificates;
+  // Instrument.
+  uint32_t instrument;
+  // `KBK_ORDER_STATE_*`.
+  uint32_t state;
+  // `KBK_SIDE_*`.
+  uint8_t side;
+  // 1 for a limit order.
+  uint8_t has_price;
+  // 0 or 1.
+  uint8_t post_only;
+  // 1 while held by out-of-band verification (received, not in the
+  // book).
+  uint8_t held;
+  // Zero.
+  uint8_t reserved[4];
+  // BLAKE3 of the signed order.
+  uint8_t request_hash[32];
+  // Cash reserved for this buy order (decimal text, NUL-terminated).
+  char cash_reserved[KBK_DECIMAL_LEN];
+} kbk_order_status;
+
+// One match (drawing 14) with its transfer and settlement.
+typedef struct kbk_match {
+  // Match number.
+  uint64_t match_number;
+  // Buy order's reception number.
+  uint64_t buy_order;
+  // Sell order's reception number.
+  uint64_t sell_order;
+  // Shares.
+  uint64_t quantity;
+  // Price in ticks.
+  int64_t price;
+  // Buyer.
+  uint64_t buyer;
+  // Seller.
+  uint64_t seller;
+  // The register's transfer number.
+  uint64_t transfer_number;
+  // The sold (now retired) certificate ID.
+  struct kbk_cert_id cert_id;
+  // The buyer's new certificate ID.
+  struct kbk_cert_id new_cert_id;
+  // The seller's change certificate ID (when `has_change`).
+  struct kbk_cert_id change_cert_id;
+  // Instrument.
+  uint32_t instrument;
+  // 1 when the certificate was split.
+  uint8_t has_change;
+  // Zero.
+  uint8_t reserved[3];
+  // Amount paid (decimal text, NUL-terminated).
+  char amount[KBK_DECIMAL_LEN];
+} kbk_match;
+
+// One certificate an investor holds, as the exchange's ID table shows it.
+typedef struct kbk_holding {
+  // The certificate ID's serial.
+  uint64_t serial;
+  // Shares.
+  uint64_t shares;
+  // The sell order it is reserved to (when `is_reserved`).
+  uint64_t reserved_to;
+  // Instrument.
+  uint32_t instrument;
+  // 1 when reserved to an order.
+  uint8_t is_reserved;
+  // Zero.
+  uint8_t reserved[3];
+} kbk_holding;
+
+// Market data of one book.
+typedef struct kbk_market_data {
+  // Best bid price (when `has_bid`).
+  int64_t bid_price;
+  // Quantity at the best bid.
+  uint64_t bid_qty;
+  // Best ask price (when `has_ask`).
+  int64_t ask_price;
+  // Quantity at the best ask.
+  uint64_t ask_qty;
+  // Last trade price (when `has_last`).
+  int64_t last_price;
+  // Shares traded (saturating).
+  uint64_t volume;
+  // Instrument.
+  uint32_t instrument;
+  // 0 or 1.
+  uint8_t has_bid;
+  // 0 or 1.
+  uint8_t has_ask;
+  // 0 or 1.
+  uint8_t has_last;
+  // Zero.
+  uint8_t reserved;
+} kbk_market_data;
+
+// The exchange's counters.
+typedef struct kbk_exchange_counters {
+  // Orders received (accepted or not).
+  uint64_t orders;
+  // Orders accepted.
+  uint64_t accepted;
+  // Cancel, reduce and modify requests received.
+  uint64_t amendments;
+  // Requests refused (all reasons).
+  uint64_t refused;
+  // Book trades.
+  uint64_t trades;
+  // Matches transferred and settled.
+  uint64_t matches;
+  // Transfers refused by the register.
+  uint64_t register_refusals;
+  // Signatures made.
+  uint64_t signed_;
+  // Signatures verified.
+  uint64_t verified;
+  // Shares transferred (saturating).
+  uint64_t shares;
+  // Internal inconsistencies seen (must stay 0).
+  uint64_t anomalies;
+  // Cash settled (decimal text, NUL-terminated).
+  char settled[KBK_DECIMAL_LEN];
+} kbk_exchange_counters;
+
+// The limits an attestation places on its holder.
+typedef struct kbk_policy {
+  // Maximum value (minor units) of open buy orders and of one issue.
+  uint64_t usage_limit;
+  // Maximum shares in one order or issue request.
+  uint64_t per_order_max;
+  // 1: short selling forbidden.
+  uint8_t short_sale_ban;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_policy;
+
+// A registered party, as `kbk_identities_verify` found it.
+typedef struct kbk_party {
+  // User id.
+  uint64_t user_id;
+  // Attestation serial.
+  uint64_t serial;
+  // Validity start.
+  uint64_t not_before;
+  // Validity end.
+  uint64_t not_after;
+  // The policy.
+  struct kbk_policy policy;
+  // `KBK_ROLE_*`.
+  uint32_t role;
+  // Zero.
+  uint32_t reserved;
+  // The party's public key.
+  uint8_t public_key[32];
+} kbk_party;
+
 // A second code and its purpose.
 typedef struct kbk_oob_second_code {
   // The code (NUL-terminated UTF-8).
@@ -662,14 +1442,6 @@ typedef struct kbk_oob_contractor_spec {
   // Zero.
   uint8_t reserved[3];
 } kbk_oob_contractor_spec;
-
-// A login session; present it with every request.
-typedef struct kbk_oob_session {
-  // Session id (not secret).
-  uint64_t id;
-  // Secret.
-  uint8_t secret[32];
-} kbk_oob_session;
 
 // The answer to `kbk_oob_submit`.
 typedef struct kbk_oob_submission {
@@ -757,6 +1529,72 @@ typedef struct kbk_oob_audit_head {
   // Hash of the last entry.
   uint8_t hash[32];
 } kbk_oob_audit_head;
+
+// A register's own description (`kbk_register_new`).
+typedef struct kbk_register_config {
+  // The register's user id (signer of certificates and answers).
+  uint64_t user_id;
+  // Lifetime of an electronic certificate from its issue.
+  uint64_t certificate_lifetime;
+  // Capacity of the certificate-ID table (certificates ever issued).
+  uint64_t id_capacity;
+  // Register name, printed on certificates.
+  const char *name;
+  // Register address.
+  const char *address;
+  // The secret keying certificate-ID tags (32 bytes; keep it secret).
+  uint8_t id_secret[32];
+} kbk_register_config;
+
+// An instrument the register keeps (`kbk_register_add_instrument`).
+typedef struct kbk_register_instrument {
+  // Par value per share (minor units).
+  uint64_t par_value;
+  // Shares the company may issue in total.
+  uint64_t authorized;
+  // For `KBK_RESTRICTION_LOCKED_UNTIL`: from when transfers are allowed.
+  uint64_t locked_until;
+  // Company name.
+  const char *company_name;
+  // Conditions of issue.
+  const char *conditions;
+  // Instrument id.
+  uint32_t instrument;
+  // Founding date, YYYYMMDD.
+  uint32_t company_founded;
+  // `KBK_RESTRICTION_*` printed on new certificates.
+  uint32_t restriction;
+  // Zero.
+  uint32_t reserved;
+} kbk_register_instrument;
+
+// One transfer of the register's history (drawing 16).
+typedef struct kbk_transfer_record {
+  // Transfer number (1, 2, ...).
+  uint64_t transfer_number;
+  // Shares transferred.
+  uint64_t quantity;
+  // Buyer (recipient).
+  uint64_t buyer;
+  // Seller.
+  uint64_t seller;
+  // The retired certificate ID.
+  struct kbk_cert_id old_cert_id;
+  // The buyer's new certificate ID.
+  struct kbk_cert_id new_cert_id;
+  // The seller's change certificate ID (when `has_change`).
+  struct kbk_cert_id change_cert_id;
+  // Instrument.
+  uint32_t instrument;
+  // 1 when the certificate was split.
+  uint8_t has_change;
+  // 1 when the buyer has claimed its certificate.
+  uint8_t buyer_claimed;
+  // 1 when the seller has claimed the change certificate.
+  uint8_t change_claimed;
+  // Zero.
+  uint8_t reserved;
+} kbk_transfer_record;
 
 // Success.
 #define KBK_STATUS_OK 0
@@ -864,6 +1702,141 @@ typedef struct kbk_oob_audit_head {
 
 // Out-of-band: the audit chain is damaged (the last error says where).
 #define KBK_STATUS_OOB_AUDIT_VIOLATION 214
+
+// The public-key bytes are not a valid Ed25519 point.
+#define KBK_STATUS_CRYPTO_BAD_KEY 301
+
+// The public key is of small order (weak); refused.
+#define KBK_STATUS_CRYPTO_WEAK_KEY 302
+
+// The signature does not verify (strictly) for this key and message.
+#define KBK_STATUS_CRYPTO_BAD_SIGNATURE 303
+
+// The bytes are not a well-formed signed message (truncated, trailing
+// bytes, oversize or non-canonical field, unknown version or tag; the last
+// error says which).
+#define KBK_STATUS_WIRE_MALFORMED 304
+
+// A message of another kind was given where a particular kind is needed.
+#define KBK_STATUS_WIRE_WRONG_KIND 305
+
+// The message kind has no such field, or the index is past the field's
+// items (see `kbk_message_field_count`).
+#define KBK_STATUS_MESSAGE_NO_FIELD 306
+
+// The field exists but holds another type than the getter reads.
+#define KBK_STATUS_MESSAGE_FIELD_TYPE 307
+
+// Identity: no attestation is registered for the user id.
+#define KBK_STATUS_IDENTITY_UNKNOWN_PARTY 310
+
+// Identity: the attestation is expired or not yet valid.
+#define KBK_STATUS_IDENTITY_EXPIRED 311
+
+// Identity: the attestation is revoked.
+#define KBK_STATUS_IDENTITY_REVOKED 312
+
+// Identity: not issued (or signed) by the trusted certificate authority.
+#define KBK_STATUS_IDENTITY_BAD_ISSUER 313
+
+// Identity: a user id in the message is not the signer's.
+#define KBK_STATUS_IDENTITY_USER_ID_MISMATCH 314
+
+// Identity: the signer has the wrong role for this message.
+#define KBK_STATUS_IDENTITY_WRONG_ROLE 315
+
+// Identity: the request exceeds the attestation policy (or a name is too
+// long).
+#define KBK_STATUS_IDENTITY_POLICY_VIOLATION 316
+
+// Identity: a newer attestation is registered for the user id.
+#define KBK_STATUS_IDENTITY_SUPERSEDED 317
+
+// Certificate: expired, transfer-restricted, not the register's, or a bad
+// endorsement (the last error says which).
+#define KBK_STATUS_CERT_INVALID 320
+
+// Register: the request's sequence number is not above the signer's last.
+#define KBK_STATUS_REGISTER_REPLAY 330
+
+// Register: the instrument is not kept by this register.
+#define KBK_STATUS_REGISTER_UNKNOWN_INSTRUMENT 331
+
+// Register: the certificate ID's tag is wrong (forged or guessed).
+#define KBK_STATUS_REGISTER_FORGED_ID 332
+
+// Register: no certificate was issued under this ID.
+#define KBK_STATUS_REGISTER_UNKNOWN_ID 333
+
+// Register: the certificate ID is spent or reserved.
+#define KBK_STATUS_REGISTER_NOT_LIVE 334
+
+// Register: the certificate differs from the one the register issued.
+#define KBK_STATUS_REGISTER_DIGEST_MISMATCH 335
+
+// Register: the certificate's holder is not the named party.
+#define KBK_STATUS_REGISTER_WRONG_HOLDER 336
+
+// Register: quantity zero, above the certificate's, or not conserved.
+#define KBK_STATUS_REGISTER_QUANTITY_MISMATCH 337
+
+// Register: request and certificate disagree (ID or instrument).
+#define KBK_STATUS_REGISTER_MISMATCH 338
+
+// Register: issuing would exceed the authorized shares.
+#define KBK_STATUS_REGISTER_EXCEEDS_AUTHORIZED 339
+
+// Register: no such transfer number.
+#define KBK_STATUS_REGISTER_UNKNOWN_TRANSFER 340
+
+// Register: the transfer does not name the requester.
+#define KBK_STATUS_REGISTER_NOT_YOUR_TRANSFER 341
+
+// Register: that certificate was already handed out.
+#define KBK_STATUS_REGISTER_ALREADY_CLAIMED 342
+
+// Register: malformed reissue (too few parts, duplicates, mixed classes).
+#define KBK_STATUS_REGISTER_BAD_REISSUE 343
+
+// Register: a text field is longer than the wire format allows.
+#define KBK_STATUS_REGISTER_TEXT_TOO_LONG 344
+
+// Register: the certificate-ID table is full.
+#define KBK_STATUS_REGISTER_TABLE_FULL 345
+
+// Register: the audit found live shares unequal to issued shares.
+#define KBK_STATUS_REGISTER_AUDIT 346
+
+// ID list: the snapshot or delta was refused (wrong signer or instrument,
+// bad signature, no snapshot yet, a gap, inconsistent, stale; the last
+// error says which).
+#define KBK_STATUS_ID_LIST_REFUSED 350
+
+// Settlement: no such account.
+#define KBK_STATUS_SETTLE_UNKNOWN_ACCOUNT 401
+
+// Settlement: the account exists already.
+#define KBK_STATUS_SETTLE_DUPLICATE_ACCOUNT 402
+
+// Settlement: the account belongs to another party.
+#define KBK_STATUS_SETTLE_NOT_OWNER 403
+
+// Settlement: not enough available cash.
+#define KBK_STATUS_SETTLE_INSUFFICIENT_FUNDS 404
+
+// Settlement: a negative, zero or overflowing amount.
+#define KBK_STATUS_SETTLE_BAD_AMOUNT 405
+
+// Settlement: a request refused for another reason (untrusted signer,
+// bad signature, replay, reservation problem; the last error says which).
+#define KBK_STATUS_SETTLE_REFUSED 406
+
+// Exchange: the instrument specification is invalid or already listed.
+#define KBK_STATUS_EXCHANGE_INVALID_INSTRUMENT 410
+
+// Exchange: `kbk_exchange_check_invariants` found a violation (the last
+// error lists them).
+#define KBK_STATUS_EXCHANGE_INVARIANT 411
 
 #ifdef __cplusplus
 extern "C" {
@@ -1070,6 +2043,577 @@ kbk_status kbk_market_instruments(const struct kbk_market *market,
 // The 32-byte market state hash into `out`.
 kbk_status kbk_market_state_hash(const struct kbk_market *market, uint8_t *out);
 
+// A deterministic key pair from the 32-byte `seed` (tests, fixtures, keys
+// kept by the host) into `*out`. Free it with `kbk_keypair_free`.
+kbk_status kbk_keypair_from_seed(const uint8_t *seed, struct kbk_keypair **out);
+
+// A fresh key pair from the operating system's random source into `*out`.
+kbk_status kbk_keypair_generate(struct kbk_keypair **out);
+
+// Frees a key pair (its secret is dropped). NULL is fine.
+void kbk_keypair_free(struct kbk_keypair *key);
+
+// The 32-byte public key into `out`.
+kbk_status kbk_keypair_public_key(const struct kbk_keypair *key, uint8_t *out);
+
+// Signs `len` bytes as a message of `kind` (the signature covers the
+// kind's domain label and the bytes) into the 64 bytes at `out_sig`.
+kbk_status kbk_keypair_sign(const struct kbk_keypair *key,
+                            uint8_t kind_v,
+                            const uint8_t *bytes,
+                            size_t len,
+                            uint8_t *out_sig);
+
+// Checks the 32 bytes at `key` as an Ed25519 public key:
+// `KBK_STATUS_CRYPTO_BAD_KEY` when not a curve point,
+// `KBK_STATUS_CRYPTO_WEAK_KEY` when of small order.
+kbk_status kbk_public_key_check(const uint8_t *key);
+
+// Verifies (strictly) the 64-byte `sig` by the 32-byte `key` over `len`
+// bytes as a message of `kind`.
+kbk_status kbk_verify(const uint8_t *key,
+                      uint8_t kind_v,
+                      const uint8_t *bytes,
+                      size_t len,
+                      const uint8_t *sig);
+
+// Verifies `n` signatures at once (batch verification, falling back to
+// strict single verification to find the bad ones). `KBK_STATUS_OK` when
+// the check ran: `*out_bad` is the number of bad signatures (0: all
+// good) and the first `cap` of their indices, ascending, are written to
+// `bad` (NULL when `cap` is 0). An invalid or weak key refuses the whole
+// call with its status (the last error names the item).
+kbk_status kbk_verify_batch(const struct kbk_batch_item *items,
+                            size_t n,
+                            size_t *bad,
+                            size_t cap,
+                            size_t *out_bad);
+
+// BLAKE3 of `len` bytes into the 32 bytes at `out`.
+kbk_status kbk_digest(const uint8_t *bytes, size_t len, uint8_t *out);
+
+// Signs an order of `order->user_id` with `key`. A sell attaches the
+// register-signed certificates it sells: `certificates` is an array of
+// `certificates_len` certificate messages (NULL when the length is 0).
+kbk_status kbk_sign_order(const struct kbk_keypair *key,
+                          const struct kbk_order_request *order,
+                          const struct kbk_message *const *certificates,
+                          size_t certificates_len,
+                          struct kbk_message **out);
+
+// Signs a request to cancel order `reception_number`.
+kbk_status kbk_sign_cancel(const struct kbk_keypair *key,
+                           uint64_t user_id,
+                           uint64_t reception_number,
+                           uint64_t seq,
+                           struct kbk_message **out);
+
+// Signs a request to reduce order `reception_number` by `by` shares.
+kbk_status kbk_sign_reduce(const struct kbk_keypair *key,
+                           uint64_t user_id,
+                           uint64_t reception_number,
+                           uint64_t by,
+                           uint64_t seq,
+                           struct kbk_message **out);
+
+// Signs a request giving order `reception_number` a new limit `price`
+// (ticks) and open `quantity`.
+kbk_status kbk_sign_modify(const struct kbk_keypair *key,
+                           uint64_t user_id,
+                           uint64_t reception_number,
+                           int64_t price,
+                           uint64_t quantity,
+                           uint64_t seq,
+                           struct kbk_message **out);
+
+// Signs an issue request (phase 1) of `request->user_id`.
+kbk_status kbk_sign_issue(const struct kbk_keypair *key,
+                          const struct kbk_issue_request *request,
+                          struct kbk_message **out);
+
+// Signs a certificate request (phase 4): the certificate created by
+// transfer `transfer_number` (from a completion notice or a transfer
+// response).
+kbk_status kbk_sign_certificate_request(const struct kbk_keypair *key,
+                                        uint64_t user_id,
+                                        uint64_t transfer_number,
+                                        const char *dividend_account,
+                                        uint64_t seq,
+                                        struct kbk_message **out);
+
+// Endorses `certificate` to `recipient` (phase 5), signed by its holder
+// with `key`, into a new endorsement message.
+kbk_status kbk_endorse(const struct kbk_keypair *key,
+                       const struct kbk_message *certificate,
+                       uint64_t recipient,
+                       uint64_t nonce,
+                       struct kbk_message **out);
+
+// Signs a direct transfer request (phase 5) by the recipient `user_id`
+// for an endorsed certificate.
+kbk_status kbk_sign_direct_transfer(const struct kbk_keypair *key,
+                                    uint64_t user_id,
+                                    const char *name_address,
+                                    const struct kbk_message *certificate,
+                                    const struct kbk_message *endorsement,
+                                    uint64_t seq,
+                                    struct kbk_message **out);
+
+// Signs a reissue request (phase 6). `kind` is `KBK_REISSUE_LOST` (one ID
+// in `cert_ids`), `KBK_REISSUE_SPLIT` (one ID, the part sizes in `parts`)
+// or `KBK_REISSUE_MERGE` (the IDs to merge); unused arrays may be NULL
+// with length 0.
+kbk_status kbk_sign_reissue(const struct kbk_keypair *key,
+                            uint64_t user_id,
+                            uint32_t instrument,
+                            uint32_t kind_v,
+                            const struct kbk_cert_id *cert_ids,
+                            size_t cert_ids_len,
+                            const uint64_t *parts,
+                            size_t parts_len,
+                            uint64_t seq,
+                            struct kbk_message **out);
+
+// Signs a holdings inquiry (phase 6): every holding, or (when
+// `has_instrument` is 1) those of `instrument`.
+kbk_status kbk_sign_holdings_inquiry(const struct kbk_keypair *key,
+                                     uint64_t user_id,
+                                     uint8_t has_instrument,
+                                     uint32_t instrument,
+                                     uint64_t seq,
+                                     struct kbk_message **out);
+
+// Signs an inquiry about settlement account `account`.
+kbk_status kbk_sign_account_inquiry(const struct kbk_keypair *key,
+                                    uint64_t user_id,
+                                    uint64_t account,
+                                    uint64_t seq,
+                                    struct kbk_message **out);
+
+// An empty ledger of the settlement service `user_id`, signing with (a
+// copy of) `key`, into `*out`. Free it with `kbk_ledger_free`.
+kbk_status kbk_ledger_new(uint64_t user_id, const struct kbk_keypair *key, struct kbk_ledger **out);
+
+// Frees a ledger. NULL is fine.
+void kbk_ledger_free(struct kbk_ledger *ledger);
+
+// Trusts the exchange `exchange_id` (whose attestation the host checked)
+// to send settlement requests signed with the 32-byte `key`.
+kbk_status kbk_ledger_trust_exchange(struct kbk_ledger *ledger,
+                                     uint64_t exchange_id,
+                                     const uint8_t *key);
+
+// Registers investor `user_id`'s 32-byte `key` for account inquiries.
+kbk_status kbk_ledger_register_investor(struct kbk_ledger *ledger,
+                                        uint64_t user_id,
+                                        const uint8_t *key);
+
+// Opens the empty account `account` for `owner`.
+kbk_status kbk_ledger_open_account(struct kbk_ledger *ledger, uint64_t account, uint64_t owner);
+
+// Pays `amount` (a positive decimal string, e.g. "1000000.00") into
+// `account`.
+kbk_status kbk_ledger_deposit(struct kbk_ledger *ledger, uint64_t account, const char *amount);
+
+// Pays `amount` out of `account`'s available balance.
+kbk_status kbk_ledger_withdraw(struct kbk_ledger *ledger, uint64_t account, const char *amount);
+
+// The owner of `account`.
+kbk_status kbk_ledger_owner(struct kbk_ledger *ledger, uint64_t account, uint64_t *out);
+
+// A balance of `account` (`KBK_BALANCE_*`) as decimal text with a NUL in
+// `buf` of `cap` bytes (`KBK_DECIMAL_LEN` always suffices); its length
+// into `*out_len`.
+kbk_status kbk_ledger_balance(struct kbk_ledger *ledger,
+                              uint64_t account,
+                              uint32_t which,
+                              char *buf,
+                              size_t cap,
+                              size_t *out_len);
+
+// The cash reserved for buy order `order` (its reception number) as
+// decimal text in `buf` of `cap` bytes (`KBK_STATUS_NOT_FOUND` when the
+// order holds no reservation).
+kbk_status kbk_ledger_reserved_for(struct kbk_ledger *ledger,
+                                   uint64_t order,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
+
+// Answers a signed account inquiry (wire bytes) from a registered
+// investor; the signed account answer into `*out`.
+kbk_status kbk_ledger_inquiry(struct kbk_ledger *ledger,
+                              const uint8_t *bytes,
+                              size_t len,
+                              struct kbk_message **out);
+
+// Checks that cash is conserved (deposits - withdrawals = balances;
+// reservations match): `KBK_STATUS_EXCHANGE_INVARIANT` otherwise.
+kbk_status kbk_ledger_check(struct kbk_ledger *ledger);
+
+// An exchange described by `config`, signing with (a copy of) `key`,
+// trusting the CA `trust` names, and sharing `register`'s certificate-ID
+// table, into `*out`. Free it with `kbk_exchange_free`.
+kbk_status kbk_exchange_new(const struct kbk_exchange_config *config,
+                            const struct kbk_keypair *key,
+                            const struct kbk_trust *trust,
+                            struct kbk_register *register_,
+                            struct kbk_exchange **out);
+
+// Frees an exchange. NULL is fine.
+void kbk_exchange_free(struct kbk_exchange *exchange);
+
+// Enables out-of-band verification at order reception (DESIGN 1.6): a new
+// service with `config` and `hooks` into `*out` (use it with the
+// `kbk_oob_*` calls: register contractors, log them in, answer, sweep;
+// free it with `kbk_oob_free` when done with it, the exchange keeps its
+// own reference). The service's hold, forward and release decisions go to
+// the exchange, so those hooks are not called and may be NULL; `deliver`
+// and `alarm` are required; `random`, when set, also serves the gate.
+// Orders of investors bound with `kbk_exchange_oob_bind` are checked: at
+// or above the contractor's threshold an order is held (receipt given,
+// certificates and cash reserved, not in the book) until the holder
+// answers; `kbk_exchange_poll_held` (after an answer) and
+// `kbk_exchange_advance_time` carry out the decisions. Once per exchange.
+kbk_status kbk_exchange_enable_oob(struct kbk_exchange *exchange,
+                                   const struct kbk_oob_config *config,
+                                   const struct kbk_oob_hooks *hooks,
+                                   struct kbk_oob **out);
+
+// Binds investor `user` to an out-of-band session (`kbk_oob_login` on
+// the service from `kbk_exchange_enable_oob`): that investor's orders are
+// checked from now on (`KBK_STATUS_NOT_FOUND` when out-of-band
+// verification is not enabled).
+kbk_status kbk_exchange_oob_bind(struct kbk_exchange *exchange,
+                                 uint64_t user,
+                                 const struct kbk_oob_session *session);
+
+// Carries out the out-of-band decisions reached since the last call at
+// time `now`: confirmed orders enter the book (same reception number),
+// cancelled, refused or expired ones are voided and their reservations
+// released (see the outbox).
+kbk_status kbk_exchange_poll_held(struct kbk_exchange *exchange,
+                                  struct kbk_register *register_,
+                                  struct kbk_ledger *ledger,
+                                  uint64_t now);
+
+// Writes up to `cap` reception numbers of held orders (by number) into
+// `orders`; `*out_n` is the number written.
+kbk_status kbk_exchange_held_orders(struct kbk_exchange *exchange,
+                                    uint64_t *orders,
+                                    size_t cap,
+                                    size_t *out_n);
+
+// Lists an instrument with its trading rules.
+kbk_status kbk_exchange_add_instrument(struct kbk_exchange *exchange,
+                                       const struct kbk_instrument_spec *spec);
+
+// Registers a party's attestation (wire bytes) with the exchange.
+kbk_status kbk_exchange_add_attestation(struct kbk_exchange *exchange,
+                                        const uint8_t *bytes,
+                                        size_t len);
+
+// Applies a CA revocation (wire bytes) to the exchange's parties.
+kbk_status kbk_exchange_revoke(struct kbk_exchange *exchange, const uint8_t *bytes, size_t len);
+
+// The exchange's 32-byte public key into `out` (give it to
+// `kbk_ledger_trust_exchange`).
+kbk_status kbk_exchange_public_key(struct kbk_exchange *exchange, uint8_t *out);
+
+// Receives a signed request (wire bytes) at time `now`: an order
+// (`KBK_KIND_ORDER_REQUEST`: every reception check, then matching,
+// transfers through `register`, settlement through `ledger`), or a
+// cancel, reduce or modify request for an open order. The exchange's
+// signed answer goes to `*out_answer`: a reception receipt (and
+// `*out_refusal` = 0) or an error notice (and `*out_refusal` = its
+// refusal code, see `kbk_refusal_name`). Both are `KBK_STATUS_OK`; a
+// status other than OK means the bytes were not a well-formed request of
+// those four kinds (`KBK_STATUS_WIRE_WRONG_KIND` for another kind), or a
+// bad argument, and nothing was answered. Notices for the other parties
+// go to the outbox (`kbk_exchange_next_outgoing`).
+kbk_status kbk_exchange_submit(struct kbk_exchange *exchange,
+                               struct kbk_register *register_,
+                               struct kbk_ledger *ledger,
+                               const uint8_t *bytes,
+                               size_t len,
+                               uint64_t now,
+                               struct kbk_message **out_answer,
+                               uint32_t *out_refusal);
+
+// Advances every book's time to `now`, expiring GTD orders due.
+kbk_status kbk_exchange_advance_time(struct kbk_exchange *exchange,
+                                     struct kbk_register *register_,
+                                     struct kbk_ledger *ledger,
+                                     uint64_t now);
+
+// Expires every day order (end of the trading day) at time `now`.
+kbk_status kbk_exchange_expire_day(struct kbk_exchange *exchange,
+                                   struct kbk_register *register_,
+                                   struct kbk_ledger *ledger,
+                                   uint64_t now);
+
+// Takes the next item of the outbox into `*out` and its message (a new
+// handle; NULL for `KBK_OUT_RELEASED`) into `*out_message`;
+// `KBK_STATUS_NOT_FOUND` when the outbox is empty.
+kbk_status kbk_exchange_next_outgoing(struct kbk_exchange *exchange,
+                                      struct kbk_outgoing *out,
+                                      struct kbk_message **out_message);
+
+// Order `reception_number`, booked or held (`KBK_STATUS_NOT_FOUND` when
+// unknown).
+kbk_status kbk_exchange_order(struct kbk_exchange *exchange,
+                              uint64_t reception_number,
+                              struct kbk_order_status *out);
+
+// The number of matches so far.
+kbk_status kbk_exchange_match_count(struct kbk_exchange *exchange, size_t *out);
+
+// Match `index` (0-based, in match-number order; `KBK_STATUS_NOT_FOUND`
+// past the end).
+kbk_status kbk_exchange_match(struct kbk_exchange *exchange, size_t index, struct kbk_match *out);
+
+// Writes up to `cap` of `user`'s trades (as buyer or seller, in match
+// order) into `matches`; `*out_n` is the number written.
+kbk_status kbk_exchange_trades_of(struct kbk_exchange *exchange,
+                                  uint64_t user,
+                                  struct kbk_match *matches,
+                                  size_t cap,
+                                  size_t *out_n);
+
+// Writes up to `cap` of `user`'s live or reserved certificates (by
+// serial) into `holdings`; `*out_n` is the number written.
+kbk_status kbk_exchange_holdings_of(struct kbk_exchange *exchange,
+                                    uint64_t user,
+                                    struct kbk_holding *holdings,
+                                    size_t cap,
+                                    size_t *out_n);
+
+// Writes up to `cap` reception numbers of `user`'s open orders (in no
+// particular order) into `orders`; `*out_n` is the number written.
+kbk_status kbk_exchange_open_orders_of(struct kbk_exchange *exchange,
+                                       uint64_t user,
+                                       uint64_t *orders,
+                                       size_t cap,
+                                       size_t *out_n);
+
+// Market data of `instrument`: best bid and ask, last price, volume.
+kbk_status kbk_exchange_market_data(struct kbk_exchange *exchange,
+                                    uint32_t instrument,
+                                    struct kbk_market_data *out);
+
+// Writes up to `cap` price levels of `instrument`'s `side`, best first,
+// into `levels`; `*out_n` is the number written.
+kbk_status kbk_exchange_depth(struct kbk_exchange *exchange,
+                              uint32_t instrument,
+                              uint8_t side_v,
+                              struct kbk_level *levels,
+                              size_t cap,
+                              size_t *out_n);
+
+// The exchange's counters.
+kbk_status kbk_exchange_stats(struct kbk_exchange *exchange, struct kbk_exchange_counters *out);
+
+// Checks the design's invariants across the exchange, its register and
+// its ledger: `KBK_STATUS_EXCHANGE_INVARIANT` with every violation in the
+// last error when any fails.
+kbk_status kbk_exchange_check_invariants(struct kbk_exchange *exchange,
+                                         struct kbk_register *register_,
+                                         struct kbk_ledger *ledger);
+
+// The stable name of a refusal code (`KBK_FIELD_REASON`,
+// `kbk_exchange_submit`'s `out_refusal`), e.g. "insufficient_funds"; a
+// static NUL-terminated string, "unknown" for codes this library does not
+// know, "accepted" for 0. Never NULL.
+const char *kbk_refusal_name(uint32_t code);
+
+// A CA with user id `user_id`, name `name` and (a copy of) `key` into
+// `*out`. Free it with `kbk_ca_free`.
+kbk_status kbk_ca_new(uint64_t user_id,
+                      const char *name,
+                      const struct kbk_keypair *key,
+                      struct kbk_ca **out);
+
+// Frees a CA. NULL is fine.
+void kbk_ca_free(struct kbk_ca *ca);
+
+// The CA's 32-byte public key into `out`.
+kbk_status kbk_ca_public_key(struct kbk_ca *ca, uint8_t *out);
+
+// Issues an attestation certificate for `user_id` (display `name`, the
+// 32-byte `public_key`, valid from `not_before` to `not_after` inclusive,
+// `role` `KBK_ROLE_*`, `policy`) into a new message in `*out`. A weak or
+// invalid key is refused.
+kbk_status kbk_ca_issue(struct kbk_ca *ca,
+                        uint64_t user_id,
+                        const char *name,
+                        const uint8_t *public_key_v,
+                        uint64_t not_before,
+                        uint64_t not_after,
+                        uint32_t role_v,
+                        const struct kbk_policy *policy,
+                        struct kbk_message **out);
+
+// Revokes the attestation serials `serials[0..len]` as of `at` into a new
+// revocation message in `*out` (apply it with `kbk_identities_revoke`,
+// `kbk_register_revoke`, `kbk_exchange_revoke`).
+kbk_status kbk_ca_revoke(struct kbk_ca *ca,
+                         const uint64_t *serials,
+                         size_t len,
+                         uint64_t at,
+                         struct kbk_message **out);
+
+// An empty store trusting the CA `trust` names into `*out`.
+kbk_status kbk_identities_new(const struct kbk_trust *trust, struct kbk_identities **out);
+
+// Frees a store. NULL is fine.
+void kbk_identities_free(struct kbk_identities *store);
+
+// Registers an attestation (its wire bytes): checked against the CA,
+// refused when revoked, superseded, or carrying a weak key.
+kbk_status kbk_identities_add(struct kbk_identities *store, const uint8_t *bytes, size_t len);
+
+// Applies a CA revocation (its wire bytes).
+kbk_status kbk_identities_revoke(struct kbk_identities *store, const uint8_t *bytes, size_t len);
+
+// Checks `message` at time `now`: its signer has a registered attestation,
+// valid at `now` and not revoked, and the signature verifies with that
+// attestation's key. The party into `*out`.
+kbk_status kbk_identities_verify(struct kbk_identities *store,
+                                 const struct kbk_message *message,
+                                 uint64_t now,
+                                 struct kbk_party *out);
+
+// Decodes (strictly, without checking the signature) the wire bytes of a
+// signed message of any kind into a new `*out`. Free it with
+// `kbk_message_free`.
+kbk_status kbk_message_decode(const uint8_t *bytes, size_t len, struct kbk_message **out);
+
+// Frees a message. NULL is fine.
+void kbk_message_free(struct kbk_message *message);
+
+// The message kind (`KBK_KIND_*`, 1..=25).
+kbk_status kbk_message_kind(const struct kbk_message *message, uint8_t *out);
+
+// The signer's user id.
+kbk_status kbk_message_signer(const struct kbk_message *message, uint64_t *out);
+
+// The message's identity: BLAKE3 of its wire bytes (32 bytes into `out`;
+// receipts and answers echo it as their request hash).
+kbk_status kbk_message_digest(const struct kbk_message *message, uint8_t *out);
+
+// Checks the signature strictly against the 32-byte public key `key`:
+// `KBK_STATUS_OK`, `KBK_STATUS_CRYPTO_BAD_SIGNATURE`, or a key status
+// (`KBK_STATUS_CRYPTO_BAD_KEY`, `KBK_STATUS_CRYPTO_WEAK_KEY`).
+kbk_status kbk_message_verify(const struct kbk_message *message, const uint8_t *key);
+
+// The length of the wire bytes.
+kbk_status kbk_message_len(const struct kbk_message *message, size_t *out);
+
+// Copies the wire bytes into `buf` of `cap` bytes and their length into
+// `*out_len` (`KBK_STATUS_BUFFER_TOO_SMALL`, nothing written, when they
+// do not fit: see `kbk_message_len`).
+kbk_status kbk_message_bytes(const struct kbk_message *message,
+                             uint8_t *buf,
+                             size_t cap,
+                             size_t *out_len);
+
+// The number of items of `field` (`KBK_FIELD_*`): 1 for a scalar, 0 for
+// an absent optional (a market order's price, a missing change ID), the
+// length of a list. `KBK_STATUS_MESSAGE_NO_FIELD` when this kind has no
+// such field.
+//
+// The fields of each kind (`KBK_FIELD_` left out; `[]` a list, `?`
+// optional):
+// - ATTESTATION: SERIAL, USER_ID, NAME, PUBLIC_KEY, NOT_BEFORE, NOT_AFTER,
+//   ISSUER, ROLE, USAGE_LIMIT, PER_ORDER_MAX, SHORT_SALE_BAN.
+// - REVOCATION: SERIALS[], AT.
+// - CERTIFICATE: COMPANY_NAME, COMPANY_FOUNDED, CERTIFICATE_NUMBER,
+//   CERT_ID, INSTRUMENT, QUANTITY (shares), PAR_VALUE, ISSUE_DATE, EXPIRY,
+//   HOLDER_NAME, HOLDER, SIGNATURE_ALGORITHM, REGISTER_NAME,
+//   REGISTER_ADDRESS, CLASS, CLASS_TERMS?, RESTRICTION, LOCKED_UNTIL?.
+// - ISSUE_REQUEST: USER_ID, NAME_ADDRESS, INSTRUMENT, QUANTITY,
+//   DIVIDEND_ACCOUNT, SEQ, CLASS, CLASS_TERMS?.
+// - TRANSFER_REQUEST: EXCHANGE, MATCH_NUMBER, INSTRUMENT, CERT_ID,
+//   QUANTITY, BUYER, SELLER, SELL_ORDER?, NAME_ADDRESS (buyer's),
+//   CERTIFICATE, SEQ.
+// - TRANSFER_RESPONSE: MATCH_NUMBER, TRANSFER_NUMBER, NEW_CERT_ID,
+//   CHANGE_CERT_ID?, REQUEST_HASH.
+// - CERTIFICATE_REQUEST: USER_ID, TRANSFER_NUMBER, DIVIDEND_ACCOUNT, SEQ.
+// - ENDORSEMENT: CERTIFICATE_HASH, CERT_ID, RECIPIENT, NONCE.
+// - DIRECT_TRANSFER_REQUEST: USER_ID, NAME_ADDRESS, CERTIFICATE,
+//   ENDORSEMENT, SEQ.
+// - HOLDINGS_INQUIRY: USER_ID, INSTRUMENT?, SEQ.
+// - HOLDINGS_ANSWER: USER_ID, REQUEST_HASH, HOLDING_INSTRUMENT[],
+//   HOLDING_CERTIFICATE_NUMBER[], HOLDING_CERT_ID[], HOLDING_SHARES[],
+//   HOLDING_CLASS[].
+// - REISSUE_REQUEST: USER_ID, INSTRUMENT, REISSUE_KIND, CERT_IDS[],
+//   PARTS[], SEQ.
+// - REISSUE_RESPONSE: REQUEST_HASH, RETIRED[], CERTIFICATES[].
+// - ID_LIST_SNAPSHOT: INSTRUMENT, SEQ, CERT_IDS[], HOLDERS[].
+// - ID_LIST_DELTA: INSTRUMENT, SEQ, RETIRED[] (removed), CERT_IDS[],
+//   HOLDERS[] (added).
+// - ORDER_REQUEST: USER_ID, INSTRUMENT, CLASS, SIDE, PRICE?, QUANTITY,
+//   POST_ONLY, CERTIFICATES[], NAME_ADDRESS, ACCOUNT, CASH_CAP?, SEQ, TIF,
+//   EXPIRE?.
+// - CANCEL_REQUEST: USER_ID, RECEPTION_NUMBER, SEQ.
+// - REDUCE_REQUEST: USER_ID, RECEPTION_NUMBER, BY, SEQ.
+// - MODIFY_REQUEST: USER_ID, RECEPTION_NUMBER, PRICE, QUANTITY, SEQ.
+// - RECEPTION_RECEIPT: USER_ID, RECEPTION_NUMBER, REQUEST_KIND,
+//   REQUEST_HASH.
+// - ERROR_NOTICE: USER_ID, REQUEST_HASH, RECEPTION_NUMBER, REASON.
+// - COMPLETION_NOTICE: USER_ID (the party told), RECEPTION_NUMBER, SIDE,
+//   MATCH_NUMBER, TRANSFER_NUMBER, INSTRUMENT, QUANTITY, PRICE,
+//   NEW_CERT_ID, CHANGE_CERT_ID?.
+// - SETTLEMENT_REQUEST: EXCHANGE, MATCH_NUMBER, BUY_ORDER, AMOUNT,
+//   RELEASE, BUYER_ACCOUNT, SELLER_ACCOUNT, SEQ.
+// - ACCOUNT_INQUIRY: USER_ID, ACCOUNT, SEQ.
+// - ACCOUNT_ANSWER: ACCOUNT, OWNER, AVAILABLE, RESERVED, REQUEST_HASH.
+kbk_status kbk_message_field_count(const struct kbk_message *message, uint32_t field, size_t *out);
+
+// Item `index` of an unsigned integer or flag field (0 for a scalar).
+kbk_status kbk_message_get_u64(const struct kbk_message *message,
+                               uint32_t field,
+                               size_t index,
+                               uint64_t *out);
+
+// Item `index` of a signed integer field (prices, in ticks).
+kbk_status kbk_message_get_i64(const struct kbk_message *message,
+                               uint32_t field,
+                               size_t index,
+                               int64_t *out);
+
+// Item `index` of a text or decimal-amount field, as UTF-8 with a NUL,
+// into `buf` of `cap` bytes; its length without the NUL into `*out_len`
+// (`KBK_STATUS_BUFFER_TOO_SMALL`, nothing written, when it does not fit).
+kbk_status kbk_message_get_string(const struct kbk_message *message,
+                                  uint32_t field,
+                                  size_t index,
+                                  char *buf,
+                                  size_t cap,
+                                  size_t *out_len);
+
+// Item `index` of a byte field (hashes and keys: 32 bytes) into `buf` of
+// `cap` bytes; its length into `*out_len`.
+kbk_status kbk_message_get_bytes(const struct kbk_message *message,
+                                 uint32_t field,
+                                 size_t index,
+                                 uint8_t *buf,
+                                 size_t cap,
+                                 size_t *out_len);
+
+// Item `index` of a certificate-ID field.
+kbk_status kbk_message_get_cert_id(const struct kbk_message *message,
+                                   uint32_t field,
+                                   size_t index,
+                                   struct kbk_cert_id *out);
+
+// Item `index` of a nested-message field (a certificate, an endorsement)
+// as a new message in `*out` (free it with `kbk_message_free`).
+kbk_status kbk_message_get_message(const struct kbk_message *message,
+                                   uint32_t field,
+                                   size_t index,
+                                   struct kbk_message **out);
+
 // Writes the default settings (production argon2id, 8-digit codes, 5 min
 // requests, 8 h sessions, no callback lines) with `pepper` (32 bytes) into
 // `*out`.
@@ -1164,6 +2708,180 @@ kbk_status kbk_oob_seal_message(uint64_t request_ref,
 kbk_status kbk_oob_biometric_challenge(uint64_t request_ref,
                                        const uint8_t *tx_digest,
                                        uint8_t *out);
+
+// Checks a certificate offline: signed by the register `register_id`
+// with the 32-byte `register_key` (`KBK_STATUS_CERT_INVALID` for another
+// signer, `KBK_STATUS_CRYPTO_BAD_SIGNATURE` for a bad signature).
+kbk_status kbk_certificate_verify(const struct kbk_message *certificate,
+                                  uint64_t register_id,
+                                  const uint8_t *register_key);
+
+// The recipient's offline check of an endorsed certificate (phase 5)
+// before asking the register for the transfer: the register signed the
+// certificate, its holder (32-byte `holder_key`, from the holder's
+// attestation) endorsed exactly this certificate to `recipient`, and it is
+// transferable at `now`.
+kbk_status kbk_endorsement_verify(const struct kbk_message *certificate,
+                                  const struct kbk_message *endorsement,
+                                  uint64_t recipient,
+                                  uint64_t register_id,
+                                  const uint8_t *register_key,
+                                  const uint8_t *holder_key,
+                                  uint64_t now);
+
+// A register described by `config`, signing with (a copy of) `key`,
+// trusting the CA `trust` names, into `*out`. Register the parties'
+// attestations with `kbk_register_add_attestation`. Free it with
+// `kbk_register_free`.
+kbk_status kbk_register_new(const struct kbk_register_config *config,
+                            const struct kbk_keypair *key,
+                            const struct kbk_trust *trust,
+                            struct kbk_register **out);
+
+// Frees a register. NULL is fine.
+void kbk_register_free(struct kbk_register *register_);
+
+// Adds (or replaces) an instrument; its issued shares start at zero.
+kbk_status kbk_register_add_instrument(struct kbk_register *register_,
+                                       const struct kbk_register_instrument *instrument);
+
+// Registers a party's attestation (wire bytes) with the register.
+kbk_status kbk_register_add_attestation(struct kbk_register *register_,
+                                        const uint8_t *bytes,
+                                        size_t len);
+
+// Applies a CA revocation (wire bytes) to the register's parties.
+kbk_status kbk_register_revoke(struct kbk_register *register_, const uint8_t *bytes, size_t len);
+
+// The register's 32-byte public key into `out`.
+kbk_status kbk_register_public_key(struct kbk_register *register_, uint8_t *out);
+
+// Phase 1: an investor's signed issue request (wire bytes) at time `now`;
+// the new register-signed certificate into `*out`.
+kbk_status kbk_register_issue(struct kbk_register *register_,
+                              const uint8_t *bytes,
+                              size_t len,
+                              uint64_t now,
+                              struct kbk_message **out);
+
+// Phase 3: an exchange's signed transfer request (for an exchange that
+// talks to this register over the wire; `kbk_exchange_*` calls do this
+// in-process); the signed transfer response into `*out`.
+kbk_status kbk_register_transfer(struct kbk_register *register_,
+                                 const uint8_t *bytes,
+                                 size_t len,
+                                 uint64_t now,
+                                 struct kbk_message **out);
+
+// Phase 4: a signed certificate request quoting a transfer number; the
+// buyer's (or the seller's change) certificate into `*out`.
+kbk_status kbk_register_claim_certificate(struct kbk_register *register_,
+                                          const uint8_t *bytes,
+                                          size_t len,
+                                          uint64_t now,
+                                          struct kbk_message **out);
+
+// Phase 5: the recipient's signed direct transfer request (with the
+// endorsed certificate); the signed transfer response (with the transfer
+// number to claim the new certificate) into `*out`.
+kbk_status kbk_register_direct_transfer(struct kbk_register *register_,
+                                        const uint8_t *bytes,
+                                        size_t len,
+                                        uint64_t now,
+                                        struct kbk_message **out);
+
+// Phase 6: a signed holdings inquiry; the signed holdings answer into
+// `*out`.
+kbk_status kbk_register_holdings(struct kbk_register *register_,
+                                 const uint8_t *bytes,
+                                 size_t len,
+                                 uint64_t now,
+                                 struct kbk_message **out);
+
+// Phase 6: a signed reissue request (lost, split, merge); the signed
+// reissue response (retired IDs, new certificates) into `*out`.
+kbk_status kbk_register_reissue(struct kbk_register *register_,
+                                const uint8_t *bytes,
+                                size_t len,
+                                uint64_t now,
+                                struct kbk_message **out);
+
+// The register-signed certificate issued under `id` (current or retired)
+// into `*out` (`KBK_STATUS_NOT_FOUND` when none).
+kbk_status kbk_register_certificate(struct kbk_register *register_,
+                                    const struct kbk_cert_id *id,
+                                    struct kbk_message **out);
+
+// Whether the certificate ID `id` is current (1) or retired (0) in the
+// register's records (`KBK_STATUS_NOT_FOUND` when never issued).
+kbk_status kbk_register_is_current(struct kbk_register *register_,
+                                   const struct kbk_cert_id *id,
+                                   uint8_t *out);
+
+// Shares issued so far of `instrument`.
+kbk_status kbk_register_issued(struct kbk_register *register_, uint32_t instrument, uint64_t *out);
+
+// The number of transfers recorded (transfer numbers are 1..=that).
+kbk_status kbk_register_transfer_count(struct kbk_register *register_, uint64_t *out);
+
+// Transfer `transfer_number` of the history (`KBK_STATUS_NOT_FOUND` when
+// there is none).
+kbk_status kbk_register_transfer_record(struct kbk_register *register_,
+                                        uint64_t transfer_number,
+                                        struct kbk_transfer_record *out);
+
+// Checks the register's invariant (live shares equal issued shares, per
+// instrument, and agree with the ID table): `KBK_STATUS_REGISTER_AUDIT`
+// with the details in the last error when it fails.
+kbk_status kbk_register_audit(struct kbk_register *register_);
+
+// The signed certificate-ID list of `instrument` (every current ID and
+// holder) into `*out`.
+kbk_status kbk_register_id_list_snapshot(struct kbk_register *register_,
+                                         uint32_t instrument,
+                                         struct kbk_message **out);
+
+// The signed delta of `instrument` that follows sequence number `after`
+// (its `KBK_FIELD_SEQ` is `after + 1`) into `*out`;
+// `KBK_STATUS_NOT_FOUND` when there is none yet.
+kbk_status kbk_register_id_list_delta(struct kbk_register *register_,
+                                      uint32_t instrument,
+                                      uint64_t after,
+                                      struct kbk_message **out);
+
+// A follower of `instrument`'s list published by the register
+// `register_id` with the 32-byte key `register_key`, into `*out`.
+kbk_status kbk_id_list_new(uint32_t instrument,
+                           uint64_t register_id,
+                           const uint8_t *register_key,
+                           struct kbk_id_list **out);
+
+// Frees a follower. NULL is fine.
+void kbk_id_list_free(struct kbk_id_list *list);
+
+// Applies a signed snapshot (wire bytes); an older one than held is
+// refused.
+kbk_status kbk_id_list_apply_snapshot(struct kbk_id_list *list, const uint8_t *bytes, size_t len);
+
+// Applies a signed delta (wire bytes): `*out_applied` is 1 when applied,
+// 0 when already applied before; a gap or an inconsistency is refused.
+kbk_status kbk_id_list_apply_delta(struct kbk_id_list *list,
+                                   const uint8_t *bytes,
+                                   size_t len,
+                                   uint8_t *out_applied);
+
+// Whether (`id`, `holder`) is live in the list (1) or not (0).
+kbk_status kbk_id_list_contains(struct kbk_id_list *list,
+                                const struct kbk_cert_id *id,
+                                uint64_t holder,
+                                uint8_t *out);
+
+// The sequence number of the list held (`KBK_STATUS_NOT_FOUND` before the
+// first snapshot).
+kbk_status kbk_id_list_seq(struct kbk_id_list *list, uint64_t *out);
+
+// The number of live entries.
+kbk_status kbk_id_list_len(struct kbk_id_list *list, size_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

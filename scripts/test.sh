@@ -32,7 +32,7 @@ step "loom models: certificate-ID state word, market-data seqlock and event ring
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --locked -p kabuken --release --lib loom
 
-step "C ABI: C tests (ASan/UBSan), header as C++, example under valgrind"
+step "C ABI: C tests (ASan/UBSan), header as C++, examples under valgrind"
 bash ffi/tests/run_c_tests.sh
 
 step "release build of the kabuken command"
@@ -48,6 +48,10 @@ fi
 
 step "main job smoke run: kabuken simulate --orders 20000"
 ./target/release/kabuken simulate --orders 20000
+
+step "the same on the concurrent runtime: signed flow, then trusted-gateway mode"
+./target/release/kabuken simulate --threads 1 --orders 20000
+./target/release/kabuken simulate --threads 1 --orders 20000 --trusted
 
 step "Python wheel: build, install in a fresh venv, stubtest, mypy, pytest"
 bash scripts/test-python.sh

@@ -46,6 +46,19 @@ enum Cmd {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Run on the concurrent runtime with N verification workers (plus
+        /// the sequencer, the signing stage and the producers): a
+        /// pre-signed order flow submitted as fast as the runtime takes it,
+        /// then the rest at half that rate for latency percentiles.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// With --threads: producer threads submitting the flow.
+        #[arg(long, default_value_t = 2)]
+        producers: usize,
+        /// With --threads: trusted-gateway mode (requests arrive
+        /// authenticated: no signatures checked or made per order).
+        #[arg(long)]
+        trusted: bool,
     },
     /// Replay an external workload through the book and report speed.
     #[command(subcommand)]
@@ -129,6 +142,27 @@ fn main() -> ExitCode {
             investors,
             instruments,
             json,
+            threads: Some(threads),
+            producers,
+            trusted,
+        } => simulate_runtime(&RuntimeSim {
+            seed,
+            orders,
+            investors,
+            instruments,
+            threads,
+            producers,
+            trusted,
+            json,
+        }),
+        Cmd::Simulate {
+            seed,
+            orders,
+            investors,
+            instruments,
+            json,
+            threads: None,
+            ..
         } => simulate(seed, orders, investors, instruments, json),
         Cmd::Replay(ReplayCmd::Synth { seed, orders, json }) => replay_synth(seed, orders, json),
         Cmd::Replay(ReplayCmd::Flash {
@@ -587,6 +621,226 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
         println!("state hash    {}", hex(&w.state_hash()));
         if ok {
             println!("invariants    ok (shares and cash conserved, no ID spent twice, register/ID list/exchange agree, no crossed book)");
+        } else {
+            for f in &failures {
+                println!("INVARIANT FAILED: {f}");
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+struct RuntimeSim {
+    seed: u64,
+    orders: u64,
+    investors: u32,
+    instruments: u32,
+    threads: usize,
+    producers: usize,
+    trusted: bool,
+    json: bool,
+}
+
+/// `kabuken simulate --threads N`: the session on the concurrent runtime.
+fn simulate_runtime(a: &RuntimeSim) -> Res {
+    use kabuken::runtime::sim::{drive, flow, market, verify_ceiling, MarketConfig};
+    use kabuken::runtime::{NotificationSink, Runtime, RuntimeConfig};
+    use std::time::Duration;
+    if a.investors < 2 || a.instruments == 0 || a.threads == 0 || a.producers == 0 {
+        return Err("need at least 2 investors, 1 instrument, 1 thread and 1 producer".into());
+    }
+    let orders = usize::try_from(a.orders).map_err(|_| "too many orders")?;
+    let pb = spinner("setting up the market (keys, attestations, certificates, cash)");
+    let setup = Instant::now();
+    let mut m = market(&MarketConfig {
+        seed: a.seed,
+        investors: a.investors,
+        instruments: a.instruments,
+        orders,
+        first_instrument: 100,
+    });
+    let setup_s = setup.elapsed().as_secs_f64();
+    pb.set_message("the investors sign their orders (not part of the measurement)");
+    let sign_start = Instant::now();
+    let flows = flow(
+        &mut m.clients,
+        &m.instruments,
+        orders,
+        a.producers,
+        a.seed,
+        a.trusted,
+    );
+    let client_sign_s = sign_start.elapsed().as_secs_f64();
+    let directory: std::collections::HashMap<_, _> = m.shard.exchange.identities().keys().collect();
+    let ceiling = if a.trusted {
+        0.0
+    } else {
+        pb.set_message("measuring the batch-verification ceiling");
+        let sample: Vec<_> = flows.iter().flatten().take(2048).cloned().collect();
+        verify_ceiling(&sample, &directory, a.threads, 64, Duration::from_secs(1))
+    };
+    pb.finish_and_clear();
+    let rt = Runtime::start(
+        RuntimeConfig {
+            verify_workers: a.threads,
+            trusted_gateway: a.trusted,
+            notifications: NotificationSink::Discard,
+            ..RuntimeConfig::default()
+        },
+        vec![m.shard],
+    )?;
+    // Three quarters at full speed, the rest at half the measured rate.
+    let (full, half): (Vec<_>, Vec<_>) = flows
+        .into_iter()
+        .map(|mut f| {
+            let rest = f.split_off(f.len() * 3 / 4);
+            (f, rest)
+        })
+        .unzip();
+    let before = rt.stats();
+    let d_full = drive(&rt, full, None, false);
+    let mid = rt.stats();
+    let rate = d_full.per_second();
+    let d_half = drive(&rt, half, Some(rate / 2.0), false);
+    let out = rt.shutdown();
+    let stats = out.stats;
+    let shard = &out.shards[0];
+    let failures = match shard
+        .exchange
+        .check_invariants(&shard.register, &shard.ledger)
+    {
+        Ok(()) => Vec::new(),
+        Err(e) => e,
+    };
+    let ok = failures.is_empty()
+        && d_full.responses == d_full.submitted
+        && d_half.responses == d_half.submitted;
+    let es = shard.exchange.stats().clone();
+    let per_busy = |n: u64, ns: u64| n as f64 / (ns as f64 / 1e9).max(1e-9);
+    let wall = d_full.elapsed.as_secs_f64();
+    let verify_full = mid.verified - before.verified;
+    let seq_full = mid.sequenced - before.sequenced;
+    let signed_full = mid.signed_messages - before.signed_messages;
+    let ratio = if ceiling > 0.0 { rate / ceiling } else { 0.0 };
+    let mode = if a.trusted {
+        "trusted-gateway"
+    } else {
+        "signed"
+    };
+    if a.json {
+        let v = serde_json::json!({
+            "mode": mode,
+            "seed": a.seed,
+            "threads": a.threads,
+            "producers": a.producers,
+            "investors": a.investors,
+            "instruments": a.instruments,
+            "orders": orders,
+            "setup_seconds": setup_s,
+            "client_signing_seconds": client_sign_s,
+            "orders_per_s": rate,
+            "verify_ceiling_per_s": ceiling,
+            "ratio_to_ceiling": ratio,
+            "full_load": {
+                "orders": d_full.responses,
+                "seconds": wall,
+                "queue_full_retries": d_full.full,
+                "p50_ns": d_full.latency(0.5),
+                "p99_ns": d_full.latency(0.99),
+                "p999_ns": d_full.latency(0.999),
+                "max_ns": d_full.latency(1.0),
+            },
+            "half_load": {
+                "rate_per_s": rate / 2.0,
+                "orders": d_half.responses,
+                "achieved_per_s": d_half.per_second(),
+                "p50_ns": d_half.latency(0.5),
+                "p99_ns": d_half.latency(0.99),
+                "p999_ns": d_half.latency(0.999),
+                "max_ns": d_half.latency(1.0),
+            },
+            "stages": {
+                "verify": {
+                    "requests": stats.verified,
+                    "refused": stats.refused_unverified,
+                    "batches": stats.verify_batches,
+                    "fallbacks": stats.verify_fallbacks,
+                    "per_busy_s": per_busy(stats.verified, stats.verify_busy_ns),
+                    "per_s_at_full_load": verify_full as f64 / wall,
+                },
+                "sequencer": {
+                    "requests": stats.sequenced,
+                    "per_busy_s": per_busy(stats.sequenced, stats.sequence_busy_ns),
+                    "per_s_at_full_load": seq_full as f64 / wall,
+                },
+                "signing": {
+                    "messages": stats.signed_messages,
+                    "signatures": stats.signatures,
+                    "messages_per_signature": stats.signed_messages as f64 / stats.signatures.max(1) as f64,
+                    "per_busy_s": per_busy(stats.signed_messages, stats.sign_busy_ns),
+                    "per_s_at_full_load": signed_full as f64 / wall,
+                },
+            },
+            "accepted": d_full.accepted + d_half.accepted,
+            "refused": d_full.refused + d_half.refused,
+            "trades": es.trades,
+            "matches": es.matches,
+            "transfers": shard.register.transfers().len(),
+            "settlements": shard.ledger.totals().settlements,
+            "state_hash": hex(&shard.state_hash()),
+            "invariants_ok": ok,
+            "failures": failures,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "kabuken simulate on the runtime ({mode}, seed {}): {} verification workers, {} producers, {} investors, {} instruments",
+            a.seed, a.threads, a.producers, a.investors, a.instruments
+        );
+        println!("setup         {setup_s:.2} s; investors signed {orders} orders in {client_sign_s:.2} s (not measured)");
+        println!(
+            "full load     {} orders in {wall:.2} s: {rate:.0} orders/s end to end (verify, match, transfer, batch-signed receipts and notices, settlement)",
+            d_full.responses
+        );
+        if !a.trusted {
+            println!(
+                "ceiling       batch verification alone on {} threads: {ceiling:.0} signatures/s; ratio {ratio:.2}",
+                a.threads
+            );
+        }
+        println!(
+            "stages        verify {:.0}/s busy ({} batches, {} fallbacks); sequencer {:.0}/s busy; signing {:.0} messages/s busy, {:.1} messages per signature",
+            per_busy(stats.verified, stats.verify_busy_ns),
+            stats.verify_batches,
+            stats.verify_fallbacks,
+            per_busy(stats.sequenced, stats.sequence_busy_ns),
+            per_busy(stats.signed_messages, stats.sign_busy_ns),
+            stats.signed_messages as f64 / stats.signatures.max(1) as f64
+        );
+        println!(
+            "half load     {} orders at {:.0}/s: latency p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            d_half.responses,
+            d_half.per_second(),
+            d_half.latency(0.5),
+            d_half.latency(0.99),
+            d_half.latency(0.999),
+            d_half.latency(1.0)
+        );
+        println!(
+            "trades        {} book trades, {} matches transferred, {} settlements; {} accepted, {} refused",
+            es.trades,
+            es.matches,
+            shard.ledger.totals().settlements,
+            d_full.accepted + d_half.accepted,
+            d_full.refused + d_half.refused
+        );
+        println!("state hash    {}", hex(&shard.state_hash()));
+        if ok {
+            println!("invariants    ok (every request answered once; shares and cash conserved, no ID spent twice, no crossed book)");
         } else {
             for f in &failures {
                 println!("INVARIANT FAILED: {f}");

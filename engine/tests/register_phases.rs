@@ -177,7 +177,7 @@ fn signature_of_another_kind_is_refused() {
             seq: 99,
         },
         signer: ALICE,
-        signature: req.signature,
+        signature: req.signature.clone(),
     };
     assert_eq!(w.reg.claim_certificate(&forged, NOW), Err(bad_sig()));
     // The label is part of the signature input: the same canonical bytes
@@ -280,7 +280,9 @@ fn transfer_refusals() {
     assert_eq!(w.reg.transfer(&r, NOW), Err(RegisterError::DigestMismatch));
     // Same certificate, signature bits flipped: digest differs too.
     let mut t = cert.clone();
-    t.signature.0[10] ^= 1;
+    if let kabuken::crypto::MessageSignature::Single(s) = &mut t.signature {
+        s.0[10] ^= 1;
+    }
     let r = w.transfer_req(&t, BOB, 10, 1);
     assert_eq!(w.reg.transfer(&r, NOW), Err(RegisterError::DigestMismatch));
     // Tampered request field.

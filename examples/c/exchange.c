@@ -1,6 +1,7 @@
 /* A small exchange session embedding libkabuken: two instruments, a few
  * parties' orders, trades printed as they happen, the resulting books.
- * (Certificates join this example when the certificate issues land.) */
+ * (certificates.c is the certificate exchange: CA, register, signed
+ * orders, transfers and settlement.) */
 #include <stdio.h>
 #include <string.h>
 #include "kabuken.h"

@@ -556,7 +556,7 @@ pub(crate) fn event_to_c(e: Event) -> kbk_event {
     c
 }
 
-fn level_to_c(l: LevelInfo) -> kbk_level {
+pub(crate) fn level_to_c(l: LevelInfo) -> kbk_level {
     kbk_level {
         price: l.price,
         qty: l.qty,

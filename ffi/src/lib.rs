@@ -29,9 +29,16 @@
 #![allow(non_camel_case_types)]
 
 pub mod book;
+pub mod crypto;
+pub mod exchange;
+pub mod identity;
+pub mod message;
 pub mod oob;
+pub mod register;
 pub mod status;
 
+#[cfg(test)]
+mod abi_exchange_tests;
 #[cfg(test)]
 mod abi_tests;
 #[cfg(test)]

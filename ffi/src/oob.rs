@@ -645,7 +645,7 @@ fn spec_from_c(s: &kbk_oob_contractor_spec) -> Res<ContractorSpec> {
     })
 }
 
-fn session_from_c(s: &kbk_oob_session) -> SessionToken {
+pub(crate) fn session_from_c(s: &kbk_oob_session) -> SessionToken {
     SessionToken {
         id: s.id,
         secret: s.secret,
@@ -836,7 +836,9 @@ pub struct kbk_oob {
 #[repr(C)]
 struct OobHandle {
     header: Header,
-    service: OobService,
+    /// Shared with an exchange's reception gate when made by
+    /// `kbk_exchange_enable_oob`.
+    service: Arc<OobService>,
     hooks: Arc<CHooks>,
 }
 
@@ -906,29 +908,81 @@ pub extern "C" fn kbk_oob_new(
             ));
         }
         let c = Arc::new(CHooks(hk));
-        let service = OobService::new(
+        let (h, _) = new_service(cfg, c.clone(), c)?;
+        o.set(h);
+        Ok(())
+    })
+}
+
+/// A service whose decisions go to `forward`, the rest to the C hooks.
+fn new_service(
+    cfg: OobConfig,
+    forward: Arc<dyn Forward + Send + Sync>,
+    c: Arc<CHooks>,
+) -> Res<(*mut kbk_oob, Arc<OobService>)> {
+    let service = Arc::new(
+        OobService::new(
             cfg,
             Hooks {
-                forward: c.clone(),
+                forward,
                 channel: c.clone(),
                 alarm: c.clone(),
-                biometric: hk
+                biometric: c
+                    .0
                     .biometric
                     .is_some()
                     .then(|| c.clone() as Arc<dyn BiometricVerifier>),
             },
         )
-        .map_err(oob_err)?;
-        o.set(
-            into_raw(OobHandle {
-                header: Header::new(OobHandle::MAGIC),
-                service,
-                hooks: c,
-            })
-            .cast::<kbk_oob>(),
-        );
-        Ok(())
+        .map_err(oob_err)?,
+    );
+    let h = into_raw(OobHandle {
+        header: Header::new(OobHandle::MAGIC),
+        service: service.clone(),
+        hooks: c,
     })
+    .cast::<kbk_oob>();
+    Ok((h, service))
+}
+
+/// The host's random source, owned (for an exchange's reception gate).
+pub(crate) struct OwnedRng(Arc<CHooks>);
+
+impl RngCore for OwnedRng {
+    fn next_u32(&mut self) -> u32 {
+        Rng(&self.0 .0).next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        Rng(&self.0 .0).next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        Rng(&self.0 .0).fill_bytes(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        Rng(&self.0 .0).try_fill_bytes(dest)
+    }
+}
+
+impl CryptoRng for OwnedRng {}
+
+/// A service for an exchange's reception seam (`kbk_exchange_enable_oob`):
+/// its hold/forward/release decisions go to `forward` (the exchange's
+/// gate), so those C hooks are not used and may be NULL; `deliver` and
+/// `alarm` are required. Returns the new handle, the shared service and
+/// the host's random source for the gate.
+pub(crate) fn new_gated(
+    config: *const kbk_oob_config,
+    hooks: *const kbk_oob_hooks,
+    forward: Arc<dyn Forward + Send + Sync>,
+) -> Res<(*mut kbk_oob, Arc<OobService>, OwnedRng)> {
+    let cfg = config_from_c(req(config, "config")?)?;
+    let hk = *req(hooks, "hooks")?;
+    if hk.deliver.is_none() || hk.alarm.is_none() {
+        return Err(Fail::null("a required hook (deliver, alarm)"));
+    }
+    let c = Arc::new(CHooks(hk));
+    let (h, service) = new_service(cfg, forward, c.clone())?;
+    Ok((h, service, OwnedRng(c)))
 }
 
 /// Frees a service. NULL is fine.

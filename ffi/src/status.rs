@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A status code: `KBK_STATUS_OK` (0) or why a call failed. The numbers are
 /// stable: codes are only ever added. Ranges: 0..=99 general, 100..=199 the
-/// order book and market, 200..=299 out-of-band verification; 300.. are
-/// reserved for crypto, certificates, the register, the exchange and the
-/// runtime.
+/// order book and market, 200..=299 out-of-band verification, 300..=399
+/// keys, messages, identities, certificates and the register, 400..=499
+/// settlement and the exchange; 500.. are reserved for the runtime.
 pub type kbk_status = u32;
 
 /// Success.
@@ -90,6 +90,100 @@ pub const KBK_STATUS_OOB_INVALID_CONFIG: kbk_status = 213;
 /// Out-of-band: the audit chain is damaged (the last error says where).
 pub const KBK_STATUS_OOB_AUDIT_VIOLATION: kbk_status = 214;
 
+/// The public-key bytes are not a valid Ed25519 point.
+pub const KBK_STATUS_CRYPTO_BAD_KEY: kbk_status = 301;
+/// The public key is of small order (weak); refused.
+pub const KBK_STATUS_CRYPTO_WEAK_KEY: kbk_status = 302;
+/// The signature does not verify (strictly) for this key and message.
+pub const KBK_STATUS_CRYPTO_BAD_SIGNATURE: kbk_status = 303;
+/// The bytes are not a well-formed signed message (truncated, trailing
+/// bytes, oversize or non-canonical field, unknown version or tag; the last
+/// error says which).
+pub const KBK_STATUS_WIRE_MALFORMED: kbk_status = 304;
+/// A message of another kind was given where a particular kind is needed.
+pub const KBK_STATUS_WIRE_WRONG_KIND: kbk_status = 305;
+/// The message kind has no such field, or the index is past the field's
+/// items (see `kbk_message_field_count`).
+pub const KBK_STATUS_MESSAGE_NO_FIELD: kbk_status = 306;
+/// The field exists but holds another type than the getter reads.
+pub const KBK_STATUS_MESSAGE_FIELD_TYPE: kbk_status = 307;
+/// Identity: no attestation is registered for the user id.
+pub const KBK_STATUS_IDENTITY_UNKNOWN_PARTY: kbk_status = 310;
+/// Identity: the attestation is expired or not yet valid.
+pub const KBK_STATUS_IDENTITY_EXPIRED: kbk_status = 311;
+/// Identity: the attestation is revoked.
+pub const KBK_STATUS_IDENTITY_REVOKED: kbk_status = 312;
+/// Identity: not issued (or signed) by the trusted certificate authority.
+pub const KBK_STATUS_IDENTITY_BAD_ISSUER: kbk_status = 313;
+/// Identity: a user id in the message is not the signer's.
+pub const KBK_STATUS_IDENTITY_USER_ID_MISMATCH: kbk_status = 314;
+/// Identity: the signer has the wrong role for this message.
+pub const KBK_STATUS_IDENTITY_WRONG_ROLE: kbk_status = 315;
+/// Identity: the request exceeds the attestation policy (or a name is too
+/// long).
+pub const KBK_STATUS_IDENTITY_POLICY_VIOLATION: kbk_status = 316;
+/// Identity: a newer attestation is registered for the user id.
+pub const KBK_STATUS_IDENTITY_SUPERSEDED: kbk_status = 317;
+/// Certificate: expired, transfer-restricted, not the register's, or a bad
+/// endorsement (the last error says which).
+pub const KBK_STATUS_CERT_INVALID: kbk_status = 320;
+/// Register: the request's sequence number is not above the signer's last.
+pub const KBK_STATUS_REGISTER_REPLAY: kbk_status = 330;
+/// Register: the instrument is not kept by this register.
+pub const KBK_STATUS_REGISTER_UNKNOWN_INSTRUMENT: kbk_status = 331;
+/// Register: the certificate ID's tag is wrong (forged or guessed).
+pub const KBK_STATUS_REGISTER_FORGED_ID: kbk_status = 332;
+/// Register: no certificate was issued under this ID.
+pub const KBK_STATUS_REGISTER_UNKNOWN_ID: kbk_status = 333;
+/// Register: the certificate ID is spent or reserved.
+pub const KBK_STATUS_REGISTER_NOT_LIVE: kbk_status = 334;
+/// Register: the certificate differs from the one the register issued.
+pub const KBK_STATUS_REGISTER_DIGEST_MISMATCH: kbk_status = 335;
+/// Register: the certificate's holder is not the named party.
+pub const KBK_STATUS_REGISTER_WRONG_HOLDER: kbk_status = 336;
+/// Register: quantity zero, above the certificate's, or not conserved.
+pub const KBK_STATUS_REGISTER_QUANTITY_MISMATCH: kbk_status = 337;
+/// Register: request and certificate disagree (ID or instrument).
+pub const KBK_STATUS_REGISTER_MISMATCH: kbk_status = 338;
+/// Register: issuing would exceed the authorized shares.
+pub const KBK_STATUS_REGISTER_EXCEEDS_AUTHORIZED: kbk_status = 339;
+/// Register: no such transfer number.
+pub const KBK_STATUS_REGISTER_UNKNOWN_TRANSFER: kbk_status = 340;
+/// Register: the transfer does not name the requester.
+pub const KBK_STATUS_REGISTER_NOT_YOUR_TRANSFER: kbk_status = 341;
+/// Register: that certificate was already handed out.
+pub const KBK_STATUS_REGISTER_ALREADY_CLAIMED: kbk_status = 342;
+/// Register: malformed reissue (too few parts, duplicates, mixed classes).
+pub const KBK_STATUS_REGISTER_BAD_REISSUE: kbk_status = 343;
+/// Register: a text field is longer than the wire format allows.
+pub const KBK_STATUS_REGISTER_TEXT_TOO_LONG: kbk_status = 344;
+/// Register: the certificate-ID table is full.
+pub const KBK_STATUS_REGISTER_TABLE_FULL: kbk_status = 345;
+/// Register: the audit found live shares unequal to issued shares.
+pub const KBK_STATUS_REGISTER_AUDIT: kbk_status = 346;
+/// ID list: the snapshot or delta was refused (wrong signer or instrument,
+/// bad signature, no snapshot yet, a gap, inconsistent, stale; the last
+/// error says which).
+pub const KBK_STATUS_ID_LIST_REFUSED: kbk_status = 350;
+/// Settlement: no such account.
+pub const KBK_STATUS_SETTLE_UNKNOWN_ACCOUNT: kbk_status = 401;
+/// Settlement: the account exists already.
+pub const KBK_STATUS_SETTLE_DUPLICATE_ACCOUNT: kbk_status = 402;
+/// Settlement: the account belongs to another party.
+pub const KBK_STATUS_SETTLE_NOT_OWNER: kbk_status = 403;
+/// Settlement: not enough available cash.
+pub const KBK_STATUS_SETTLE_INSUFFICIENT_FUNDS: kbk_status = 404;
+/// Settlement: a negative, zero or overflowing amount.
+pub const KBK_STATUS_SETTLE_BAD_AMOUNT: kbk_status = 405;
+/// Settlement: a request refused for another reason (untrusted signer,
+/// bad signature, replay, reservation problem; the last error says which).
+pub const KBK_STATUS_SETTLE_REFUSED: kbk_status = 406;
+/// Exchange: the instrument specification is invalid or already listed.
+pub const KBK_STATUS_EXCHANGE_INVALID_INSTRUMENT: kbk_status = 410;
+/// Exchange: `kbk_exchange_check_invariants` found a violation (the last
+/// error lists them).
+pub const KBK_STATUS_EXCHANGE_INVARIANT: kbk_status = 411;
+
 /// The static message of a status (never NULL; "unknown status" for codes
 /// this library does not know).
 pub(crate) fn message(s: kbk_status) -> &'static CStr {
@@ -128,6 +222,48 @@ pub(crate) fn message(s: kbk_status) -> &'static CStr {
         KBK_STATUS_OOB_INVALID_RECORD => c"oob: invalid contractor record",
         KBK_STATUS_OOB_INVALID_CONFIG => c"oob: invalid configuration",
         KBK_STATUS_OOB_AUDIT_VIOLATION => c"oob: audit chain violation",
+        KBK_STATUS_CRYPTO_BAD_KEY => c"crypto: invalid public key",
+        KBK_STATUS_CRYPTO_WEAK_KEY => c"crypto: weak (small-order) public key",
+        KBK_STATUS_CRYPTO_BAD_SIGNATURE => c"crypto: bad signature",
+        KBK_STATUS_WIRE_MALFORMED => c"wire: malformed message",
+        KBK_STATUS_WIRE_WRONG_KIND => c"wire: message of the wrong kind",
+        KBK_STATUS_MESSAGE_NO_FIELD => c"message: no such field or item",
+        KBK_STATUS_MESSAGE_FIELD_TYPE => c"message: field has another type",
+        KBK_STATUS_IDENTITY_UNKNOWN_PARTY => c"identity: unknown party",
+        KBK_STATUS_IDENTITY_EXPIRED => c"identity: attestation expired or not yet valid",
+        KBK_STATUS_IDENTITY_REVOKED => c"identity: attestation revoked",
+        KBK_STATUS_IDENTITY_BAD_ISSUER => c"identity: not issued by the trusted CA",
+        KBK_STATUS_IDENTITY_USER_ID_MISMATCH => c"identity: user id does not match the signer",
+        KBK_STATUS_IDENTITY_WRONG_ROLE => c"identity: wrong role",
+        KBK_STATUS_IDENTITY_POLICY_VIOLATION => c"identity: policy violation",
+        KBK_STATUS_IDENTITY_SUPERSEDED => c"identity: superseded by a newer attestation",
+        KBK_STATUS_CERT_INVALID => c"certificate: invalid certificate or endorsement",
+        KBK_STATUS_REGISTER_REPLAY => c"register: replayed request",
+        KBK_STATUS_REGISTER_UNKNOWN_INSTRUMENT => c"register: unknown instrument",
+        KBK_STATUS_REGISTER_FORGED_ID => c"register: forged certificate ID",
+        KBK_STATUS_REGISTER_UNKNOWN_ID => c"register: unknown certificate ID",
+        KBK_STATUS_REGISTER_NOT_LIVE => c"register: certificate ID not live",
+        KBK_STATUS_REGISTER_DIGEST_MISMATCH => c"register: certificate differs from the register's",
+        KBK_STATUS_REGISTER_WRONG_HOLDER => c"register: wrong holder",
+        KBK_STATUS_REGISTER_QUANTITY_MISMATCH => c"register: quantity mismatch",
+        KBK_STATUS_REGISTER_MISMATCH => c"register: request and certificate disagree",
+        KBK_STATUS_REGISTER_EXCEEDS_AUTHORIZED => c"register: exceeds authorized shares",
+        KBK_STATUS_REGISTER_UNKNOWN_TRANSFER => c"register: unknown transfer number",
+        KBK_STATUS_REGISTER_NOT_YOUR_TRANSFER => c"register: transfer does not name the requester",
+        KBK_STATUS_REGISTER_ALREADY_CLAIMED => c"register: certificate already claimed",
+        KBK_STATUS_REGISTER_BAD_REISSUE => c"register: bad reissue",
+        KBK_STATUS_REGISTER_TEXT_TOO_LONG => c"register: text field too long",
+        KBK_STATUS_REGISTER_TABLE_FULL => c"register: certificate-ID table full",
+        KBK_STATUS_REGISTER_AUDIT => c"register: audit failed",
+        KBK_STATUS_ID_LIST_REFUSED => c"id list: snapshot or delta refused",
+        KBK_STATUS_SETTLE_UNKNOWN_ACCOUNT => c"settlement: unknown account",
+        KBK_STATUS_SETTLE_DUPLICATE_ACCOUNT => c"settlement: account exists",
+        KBK_STATUS_SETTLE_NOT_OWNER => c"settlement: account belongs to another party",
+        KBK_STATUS_SETTLE_INSUFFICIENT_FUNDS => c"settlement: insufficient funds",
+        KBK_STATUS_SETTLE_BAD_AMOUNT => c"settlement: bad amount",
+        KBK_STATUS_SETTLE_REFUSED => c"settlement: request refused",
+        KBK_STATUS_EXCHANGE_INVALID_INSTRUMENT => c"exchange: invalid or duplicate instrument",
+        KBK_STATUS_EXCHANGE_INVARIANT => c"exchange: invariant violated",
         _ => c"unknown status",
     }
 }
@@ -289,6 +425,74 @@ pub(crate) fn with_ref<H: Handle + Sync>(h: *const H, f: impl FnOnce(&H) -> Res)
     // type is `Sync`, so shared references from many threads are fine.
     let r = catch_unwind(AssertUnwindSafe(|| f(unsafe { &*h })));
     after(h, r)
+}
+
+/// A handle given as a further argument of a call (not the one the call
+/// is on), shared: checked like the main handle. For immutable, `Sync`
+/// handle types only (messages, keys), so no exclusive access is needed.
+#[inline]
+pub(crate) fn borrow<'a, H: Handle + Sync>(h: *const H) -> Res<&'a H> {
+    check_header(h)?;
+    // SAFETY: checked non-NULL, aligned and of the right type; the type is
+    // immutable after creation and `Sync`, so a shared reference for the
+    // duration of the call is fine (the caller must not free it meanwhile).
+    Ok(unsafe { &*h })
+}
+
+/// Marks a single-threaded handle busy for the duration of a call that
+/// uses several handles at once; clears the flag when dropped.
+struct Busy<'a>(&'a Header);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Relaxed);
+    }
+}
+
+fn enter<'a, H: Handle>(h: *const H) -> Res<Busy<'a>> {
+    let header = check_header(h)?;
+    if header.busy.swap(true, Ordering::Relaxed) {
+        return Err(Fail::new(
+            KBK_STATUS_INVALID_HANDLE,
+            "handle already in use by this call or one of its callbacks",
+        ));
+    }
+    Ok(Busy(header))
+}
+
+/// The panic boundary of a call on three single-threaded handles of
+/// different types at once (an exchange with its register and ledger):
+/// checks all three, runs `f`, poisons all three on a panic (the call may
+/// have left any of them half-changed).
+pub(crate) fn with_mut3<A: Handle, B: Handle, C: Handle>(
+    a: *mut A,
+    b: *mut B,
+    c: *mut C,
+    f: impl FnOnce(&mut A, &mut B, &mut C) -> Res,
+) -> kbk_status {
+    let busy = match (|| Ok((enter(a)?, enter(b)?, enter(c)?)))() {
+        Ok(x) => x,
+        Err(e) => return finish(Err(e)),
+    };
+    // SAFETY: each pointer was checked non-NULL, aligned and of its type;
+    // the types differ (distinct magics), so the three references do not
+    // alias; `busy` refuses any other use of them during the call, and each
+    // handle is documented as used by one thread at a time.
+    let r = catch_unwind(AssertUnwindSafe(|| unsafe { f(&mut *a, &mut *b, &mut *c) }));
+    drop(busy);
+    if r.is_err() {
+        // SAFETY: checked valid above; a panic does not free them.
+        unsafe { &*b }
+            .header()
+            .poisoned
+            .store(true, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { &*c }
+            .header()
+            .poisoned
+            .store(true, Ordering::Relaxed);
+    }
+    after(a, r)
 }
 
 fn after<H: Handle>(h: *const H, r: std::thread::Result<Res>) -> kbk_status {
@@ -457,6 +661,26 @@ pub(crate) fn slice_mut<'a, T>(p: *mut T, n: usize, what: &str) -> Res<OutSlice<
     })
 }
 
+/// Writes up to `cap` items into the array `p` and the number written
+/// into `*out_n` (argument checks first: `p` may be NULL when `cap` is 0).
+pub(crate) fn fill<T>(
+    p: *mut T,
+    cap: usize,
+    out_n: *mut usize,
+    what: &str,
+    items: impl IntoIterator<Item = T>,
+) -> Res {
+    let mut dst = slice_mut(p, cap, what)?;
+    let o = out(out_n, "out_n")?;
+    let mut n = 0;
+    for x in items.into_iter().take(dst.len()) {
+        dst.set(n, x);
+        n += 1;
+    }
+    o.set(n);
+    Ok(())
+}
+
 /// A required NUL-terminated UTF-8 string.
 #[inline]
 pub(crate) fn string<'a>(p: *const c_char, what: &str) -> Res<&'a str> {
@@ -548,11 +772,75 @@ mod tests {
         );
     }
 
+    macro_rules! handle_type {
+        ($name:ident, $magic:expr) => {
+            #[repr(C)]
+            struct $name {
+                header: Header,
+            }
+            impl Handle for $name {
+                const MAGIC: u64 = $magic;
+                fn header(&self) -> &Header {
+                    &self.header
+                }
+            }
+        };
+    }
+    handle_type!(A, 1);
+    handle_type!(B, 2);
+    handle_type!(C, 3);
+
+    #[test]
+    fn a_panic_in_a_three_handle_call_poisons_all_three() {
+        let a = into_raw(A {
+            header: Header::new(A::MAGIC),
+        });
+        let b = into_raw(B {
+            header: Header::new(B::MAGIC),
+        });
+        let c = into_raw(C {
+            header: Header::new(C::MAGIC),
+        });
+        assert_eq!(with_mut3(a, b, c, |_, _, _| Ok(())), KBK_STATUS_OK);
+        // A handle of the wrong type in any place is refused, nothing runs.
+        assert_eq!(
+            with_mut3(a, b, a.cast::<C>(), |_, _, _| panic!("not run")),
+            KBK_STATUS_INVALID_HANDLE
+        );
+        // The refused call left no handle busy.
+        assert_eq!(with_mut(b, |_| Ok(())), KBK_STATUS_OK);
+        assert_eq!(
+            with_mut3(a, b, c, |_, _, _| panic!("boom")),
+            KBK_STATUS_PANIC
+        );
+        assert_eq!(with_mut(a, |_| Ok(())), KBK_STATUS_POISONED);
+        assert_eq!(with_mut(b, |_| Ok(())), KBK_STATUS_POISONED);
+        assert_eq!(with_mut(c, |_| Ok(())), KBK_STATUS_POISONED);
+        free(a);
+        free(b);
+        free(c);
+    }
+
     #[test]
     fn every_status_has_a_message() {
-        for s in 0..300 {
+        for s in 0..600 {
             assert!(!message(s).to_bytes().is_empty());
         }
+        // Every named status has its own message, and the numbers differ.
+        let mut seen = std::collections::BTreeSet::new();
+        for line in include_str!("status.rs").lines() {
+            let Some(rest) = line.strip_prefix("pub const KBK_STATUS_") else {
+                continue;
+            };
+            let n: kbk_status = rest
+                .split("= ")
+                .nth(1)
+                .and_then(|v| v.trim_end_matches(';').parse().ok())
+                .expect("a number");
+            assert!(seen.insert(n), "status {n} twice");
+            assert_ne!(message(n), c"unknown status", "status {n}");
+        }
+        assert!(seen.len() > 70);
         assert_eq!(message(KBK_STATUS_OK), c"ok");
     }
 }

@@ -2,7 +2,8 @@
 # Builds libkabuken (debug), compiles every C test in ffi/tests/c with
 # -std=c11 -Wall -Wextra -Werror and AddressSanitizer + UBSan against the
 # static library, runs them, checks that include/kabuken.h also compiles as
-# C++, and builds the C example and runs it (under valgrind when installed).
+# C++, and builds the C examples and runs them (under valgrind when
+# installed).
 # Ends with the line "C tests: N passed, M failed".
 #
 # Needs a C and a C++ compiler (cc, c++). valgrind and pkg-config are
@@ -60,36 +61,44 @@ else
   fail "kabuken.h as C++"
 fi
 
-# The example: built with its Makefile against the static library, run
-# under valgrind when present.
+# The examples: built with their Makefile against the static library, run
+# under valgrind when present; then linked dynamically through the
+# generated pkg-config file.
+examples="exchange certificates"
 if [ -d examples/c ]; then
   if make -s -C examples/c clean all KABUKEN_LIB_DIR="$target/debug" >/dev/null; then
-    if command -v valgrind >/dev/null 2>&1; then
-      if valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-          examples/c/build/exchange >/dev/null; then
-        pass "examples/c under valgrind"
+    for ex in $examples; do
+      if command -v valgrind >/dev/null 2>&1; then
+        if valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            "examples/c/build/$ex" >/dev/null; then
+          pass "examples/c/$ex under valgrind"
+        else
+          fail "examples/c/$ex under valgrind"
+        fi
       else
-        fail "examples/c under valgrind"
+        echo "SKIPPED: valgrind not installed (apt-get install valgrind); running examples/c/$ex plainly"
+        if "examples/c/build/$ex" >/dev/null; then pass "examples/c/$ex"; else fail "examples/c/$ex"; fi
       fi
-    else
-      echo "SKIPPED: valgrind not installed (apt-get install valgrind); running the example plainly"
-      if examples/c/build/exchange >/dev/null; then pass "examples/c"; else fail "examples/c"; fi
-    fi
+    done
   else
     fail "examples/c (build)"
   fi
 fi
 
-# Dynamic linking through the generated pkg-config file.
 if command -v pkg-config >/dev/null 2>&1; then
-  if make -s -C examples/c build/kabuken.pc KABUKEN_LIB_DIR="$target/debug" >/dev/null &&
-     $CC -std=c11 -Wall -Wextra -Werror examples/c/exchange.c \
-       $(PKG_CONFIG_PATH=examples/c/build pkg-config --cflags --libs kabuken) \
-       -Wl,-rpath,"$target/debug" -o "$out/exchange_dynamic" &&
-     "$out/exchange_dynamic" >/dev/null; then
-    pass "examples/c linked dynamically via kabuken.pc"
+  if make -s -C examples/c build/kabuken.pc KABUKEN_LIB_DIR="$target/debug" >/dev/null; then
+    for ex in $examples; do
+      if $CC -std=c11 -Wall -Wextra -Werror "examples/c/$ex.c" \
+           $(PKG_CONFIG_PATH=examples/c/build pkg-config --cflags --libs kabuken) \
+           -Wl,-rpath,"$target/debug" -o "$out/${ex}_dynamic" &&
+         "$out/${ex}_dynamic" >/dev/null; then
+        pass "examples/c/$ex linked dynamically via kabuken.pc"
+      else
+        fail "examples/c/$ex linked dynamically via kabuken.pc"
+      fi
+    done
   else
-    fail "examples/c linked dynamically via kabuken.pc"
+    fail "examples/c kabuken.pc"
   fi
 else
   echo "SKIPPED: pkg-config not installed (dynamic link check)"

@@ -266,12 +266,17 @@ impl MarketData {
 }
 
 /// One message the exchange sends out: ``kind`` is ``"error"`` (a signed
-/// refusal), ``"completion"`` (a signed completion notice) or
-/// ``"released"`` (an order ended; its unsold certificates go back).
+/// refusal), ``"completion"`` (a signed completion notice), ``"released"``
+/// (an order ended; its unsold certificates go back). ``"transfer"``
+/// (`message` the transfer request, `response` the register's answer) and
+/// ``"settlement"`` (`message` the settlement request) come only from an
+/// exchange with deferred signing (the runtime's), which Python does not
+/// create; they are mapped so the conversion stays total.
 #[pyclass(module = "kabuken._native", frozen, get_all)]
 pub struct Outgoing {
     kind: &'static str,
     message: Option<Message>,
+    response: Option<Message>,
     user: u64,
     reception_number: u64,
     state: Option<&'static str>,
@@ -284,6 +289,7 @@ impl Outgoing {
             ke::Outgoing::Error(n) => Outgoing {
                 kind: "error",
                 message: Some(Message::of(py, n)?),
+                response: None,
                 user: n.body.user_id,
                 reception_number: n.body.reception_number,
                 state: None,
@@ -292,8 +298,27 @@ impl Outgoing {
             ke::Outgoing::Completion(n) => Outgoing {
                 kind: "completion",
                 message: Some(Message::of(py, n)?),
+                response: None,
                 user: n.body.party,
                 reception_number: n.body.reception_number,
+                state: None,
+                certificates: Vec::new(),
+            },
+            ke::Outgoing::Transfer { request, response } => Outgoing {
+                kind: "transfer",
+                message: Some(Message::of(py, request.as_ref())?),
+                response: Some(Message::of(py, response.as_ref())?),
+                user: request.body.seller,
+                reception_number: request.body.sell_order.unwrap_or(0),
+                state: None,
+                certificates: Vec::new(),
+            },
+            ke::Outgoing::Settlement(r) => Outgoing {
+                kind: "settlement",
+                message: Some(Message::of(py, r)?),
+                response: None,
+                user: 0,
+                reception_number: r.body.buy_order,
                 state: None,
                 certificates: Vec::new(),
             },
@@ -305,6 +330,7 @@ impl Outgoing {
             } => Outgoing {
                 kind: "released",
                 message: None,
+                response: None,
                 user: *user,
                 reception_number: *reception_number,
                 state: Some(state_name(*state)),

@@ -96,7 +96,7 @@ def test_message_roundtrip_and_verify() -> None:
     [
         (lambda b: b[:-1], "truncated"),
         (lambda b: b + b"\x00", "trailing_bytes"),
-        (lambda b: b"\x02" + b[1:], "bad_version"),
+        (lambda b: b"\x07" + b[1:], "bad_version"),
         (lambda b: b[:1] + b"\x00" + b[2:], "bad_tag"),
         (lambda b: b[:1] + b"\x63" + b[2:], "bad_tag"),
         (lambda b: b"", "bad_tag"),

@@ -222,6 +222,10 @@ pub enum MessageSignature {
     Single(Signature),
     /// One signature over a batch root plus this message's proof.
     Batch(BatchProof),
+    /// Not signed yet: a runtime's signing stage will sign it (the ticket
+    /// is the producer's running number). Never verifies; encodes with a
+    /// tag no decoder accepts, so it can never pass for a signature.
+    Pending(u64),
 }
 
 impl MessageSignature {
@@ -233,6 +237,7 @@ impl MessageSignature {
         match self {
             MessageSignature::Single(s) => key.verify(kind, bytes, s),
             MessageSignature::Batch(p) => p.verify(key, kind, bytes),
+            MessageSignature::Pending(_) => Err(CryptoError::BadSignature),
         }
     }
 }
@@ -247,6 +252,10 @@ impl Encode for MessageSignature {
             MessageSignature::Batch(p) => {
                 w.u8(1);
                 p.encode(w);
+            }
+            MessageSignature::Pending(t) => {
+                w.u8(0xff);
+                w.u64(*t);
             }
         }
     }

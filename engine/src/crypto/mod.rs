@@ -20,6 +20,8 @@
 pub mod merkle;
 pub mod wire;
 
+pub use merkle::{BatchProof, MessageSignature};
+
 use core::fmt;
 use std::collections::HashMap;
 
@@ -332,6 +334,67 @@ impl KeyPair {
     }
 }
 
+/// How a party signs what it sends: now, with its key (the synchronous
+/// API), or later, in a runtime's signing stage. Deferred, [`Signer::sign`]
+/// returns the message with a pending signature (a ticket); the stage signs
+/// it, usually in a Merkle batch, before it leaves the process. The logic
+/// that produces the message is the same in both modes.
+#[derive(Debug)]
+pub struct Signer {
+    key: std::sync::Arc<KeyPair>,
+    deferred: bool,
+    next_ticket: u64,
+    made: u64,
+}
+
+impl Signer {
+    /// Signs now with `key`.
+    #[must_use]
+    pub fn new(key: KeyPair) -> Self {
+        Self {
+            key: std::sync::Arc::new(key),
+            deferred: false,
+            next_ticket: 1,
+            made: 0,
+        }
+    }
+    /// Switches between signing now and leaving signatures pending.
+    pub fn set_deferred(&mut self, deferred: bool) {
+        self.deferred = deferred;
+    }
+    /// Whether signatures are left pending.
+    #[must_use]
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+    /// The key.
+    #[must_use]
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+    /// The key, shared (for a signing stage on another thread).
+    #[must_use]
+    pub fn shared_key(&self) -> std::sync::Arc<KeyPair> {
+        std::sync::Arc::clone(&self.key)
+    }
+    /// Messages signed or left pending so far.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.made
+    }
+    /// `body` as `signer`: signed now, or pending.
+    pub fn sign<T: Message>(&mut self, body: T, signer: UserId) -> Signed<T> {
+        self.made += 1;
+        if self.deferred {
+            let t = self.next_ticket;
+            self.next_ticket += 1;
+            Signed::pending(body, signer, t)
+        } else {
+            Signed::sign(body, signer, &self.key)
+        }
+    }
+}
+
 /// Fresh random bytes from the operating system.
 #[must_use]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -424,17 +487,27 @@ pub const MAX_NESTED: usize = 64 * 1024;
 
 /// A message body signed by `signer`.
 ///
-/// Wire form: `version u8 | kind u8 | signer u64 | body | signature [64]`.
-/// The signature covers `label(kind) || version | kind | signer | body`.
+/// Wire form (docs/wire-format.md section 2 and 4a): `form u8 | kind u8 |
+/// signer u64 | body | signature`, where `form` 1 is a single Ed25519
+/// signature (`[64]`) and `form` 2 a batch signature ([`BatchProof`]). In
+/// both forms the signature covers `label(kind) || 1 | kind | signer |
+/// body` (the version byte is always 1 there), so the same message has the
+/// same [`Signed::content_digest`] whichever way it was signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signed<T> {
     /// The message.
     pub body: T,
     /// The signer's user id.
     pub signer: UserId,
-    /// Ed25519 signature.
-    pub signature: Signature,
+    /// The signature, single or batch (or pending inside a runtime).
+    pub signature: MessageSignature,
 }
+
+/// Frame byte of a batch-signed message.
+pub const FORM_BATCH: u8 = 2;
+/// Frame byte of a message whose signature is still pending (never valid
+/// on the wire: every decoder refuses it).
+const FORM_PENDING: u8 = 0;
 
 impl<T: Message> Signed<T> {
     fn unsigned_bytes(body: &T, signer: UserId) -> Vec<u8> {
@@ -453,8 +526,53 @@ impl<T: Message> Signed<T> {
         Signed {
             body,
             signer,
-            signature: sig,
+            signature: MessageSignature::Single(sig),
         }
+    }
+
+    /// `body` as `signer`, its signature still to be made by a signing
+    /// stage (see [`Signer`]): it verifies nowhere and cannot be decoded.
+    #[must_use]
+    pub fn pending(body: T, signer: UserId, ticket: u64) -> Self {
+        Signed {
+            body,
+            signer,
+            signature: MessageSignature::Pending(ticket),
+        }
+    }
+
+    /// Whether the signature is still pending.
+    #[must_use]
+    pub fn is_pending(&self) -> bool {
+        matches!(self.signature, MessageSignature::Pending(_))
+    }
+
+    /// Signs many messages of this kind with one batch signature (one
+    /// Ed25519 signature over their Merkle root; see [`merkle`]).
+    ///
+    /// # Errors
+    /// [`CryptoError::BadBatch`] for an empty batch or one over
+    /// [`merkle::MAX_BATCH`].
+    pub fn sign_batch(
+        bodies: Vec<T>,
+        signer: UserId,
+        key: &KeyPair,
+    ) -> Result<Vec<Self>, CryptoError> {
+        let bytes: Vec<Vec<u8>> = bodies
+            .iter()
+            .map(|b| Self::unsigned_bytes(b, signer))
+            .collect();
+        let items: Vec<(MsgKind, &[u8])> = bytes.iter().map(|b| (T::KIND, b.as_slice())).collect();
+        let proofs = merkle::sign_batch(key, &items)?;
+        Ok(bodies
+            .into_iter()
+            .zip(proofs)
+            .map(|(body, p)| Signed {
+                body,
+                signer,
+                signature: MessageSignature::Batch(p),
+            })
+            .collect())
     }
 
     /// The bytes the signature covers, without the domain label.
@@ -471,15 +589,39 @@ impl<T: Message> Signed<T> {
 
     /// Checks the signature strictly against `key`.
     pub fn verify(&self, key: &PublicKey) -> Result<(), CryptoError> {
-        key.verify(T::KIND, &self.signed_bytes(), &self.signature)
+        self.signature.verify(key, T::KIND, &self.signed_bytes())
     }
 
     /// The canonical wire bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = self.signed_bytes();
-        b.extend_from_slice(&self.signature.0);
+        match &self.signature {
+            MessageSignature::Single(s) => b.extend_from_slice(&s.0),
+            MessageSignature::Batch(p) => {
+                b[0] = FORM_BATCH;
+                let mut w = Writer::new();
+                p.encode(&mut w);
+                b.extend_from_slice(w.as_bytes());
+            }
+            MessageSignature::Pending(t) => {
+                b[0] = FORM_PENDING;
+                b.extend_from_slice(&t.to_le_bytes());
+            }
+        }
         b
+    }
+
+    /// BLAKE3 of the signed content (`1 | kind | signer | body`, without
+    /// the signature): the same for the single and the batch form of a
+    /// message, and known before the signature is made. The certificate-ID
+    /// table stores this digest of each certificate.
+    #[must_use]
+    pub fn content_digest(&self) -> Digest {
+        let mut h = blake3::Hasher::new();
+        h.update(T::KIND.label());
+        h.update(&self.signed_bytes());
+        Digest(*h.finalize().as_bytes())
     }
 
     /// Strictly decodes the wire bytes (does not verify the signature).
@@ -491,7 +633,8 @@ impl<T: Message> Signed<T> {
     }
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        if r.u8()? != WIRE_VERSION {
+        let form = r.u8()?;
+        if form != WIRE_VERSION && form != FORM_BATCH {
             return Err(WireError::BadVersion);
         }
         if r.u8()? != T::KIND as u8 {
@@ -499,7 +642,11 @@ impl<T: Message> Signed<T> {
         }
         let signer = r.u64()?;
         let body = T::decode(r)?;
-        let signature = Signature::decode(r)?;
+        let signature = if form == FORM_BATCH {
+            MessageSignature::Batch(BatchProof::decode(r)?)
+        } else {
+            MessageSignature::Single(Signature::decode(r)?)
+        };
         Ok(Signed {
             body,
             signer,
@@ -642,8 +789,12 @@ mod tests {
             Err(WireError::Truncated)
         );
         let mut b = bytes.clone();
-        b[0] = 2;
+        b[0] = 3;
         assert_eq!(Signed::<Ping>::from_bytes(&b), Err(WireError::BadVersion));
+        // A single signature presented as the batch form does not parse.
+        let mut b = bytes.clone();
+        b[0] = FORM_BATCH;
+        assert!(Signed::<Ping>::from_bytes(&b).is_err());
     }
 
     #[test]
@@ -654,7 +805,7 @@ mod tests {
         let pong = Signed {
             body: Pong(5),
             signer: 42,
-            signature: ping.signature,
+            signature: ping.signature.clone(),
         };
         assert_eq!(pong.verify(&k.public()), Err(CryptoError::BadSignature));
         // The wire bytes of one kind do not decode as another.
@@ -689,6 +840,59 @@ mod tests {
         assert_eq!(cache.get(&k.to_bytes()), Ok(k));
         assert_eq!(cache.get(&k.to_bytes()), Ok(k));
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn batch_signed_messages_verify_alone_and_refuse_tampering() {
+        let k = KeyPair::from_seed(&[9; 32]);
+        let other = KeyPair::from_seed(&[10; 32]);
+        let signed = Signed::sign_batch((0..7).map(Ping).collect(), 42, &k).expect("batch");
+        for (i, m) in signed.iter().enumerate() {
+            assert_eq!(m.verify(&k.public()), Ok(()), "message {i}");
+            assert_eq!(m.verify(&other.public()), Err(CryptoError::BadSignature));
+            // Round trip through the wire (form byte 2), same content
+            // digest as the single-signed form of the same message.
+            let back = Signed::<Ping>::from_bytes(&m.to_bytes()).expect("decodes");
+            assert_eq!(&back, m);
+            assert_eq!(m.to_bytes()[0], FORM_BATCH);
+            let single = Signed::sign(Ping(i as u64), 42, &k);
+            assert_eq!(single.content_digest(), m.content_digest());
+            assert_ne!(single.digest(), m.digest());
+        }
+        // Tampered message.
+        let mut t = signed[3].clone();
+        t.body.0 = 99;
+        assert_eq!(t.verify(&k.public()), Err(CryptoError::BadSignature));
+        // Wrong proof: another message's proof.
+        let mut t = signed[3].clone();
+        t.signature = signed[4].signature.clone();
+        assert_eq!(t.verify(&k.public()), Err(CryptoError::BadSignature));
+        // Reordered: the right path, claimed at another index.
+        let mut t = signed[2].clone();
+        if let MessageSignature::Batch(p) = &mut t.signature {
+            p.index = 3;
+        }
+        assert_eq!(t.verify(&k.public()), Err(CryptoError::BadSignature));
+        // A tampered sibling hash.
+        let mut t = signed[5].clone();
+        if let MessageSignature::Batch(p) = &mut t.signature {
+            p.path[0].0[0] ^= 1;
+        }
+        assert_eq!(t.verify(&k.public()), Err(CryptoError::BadSignature));
+        // Pending signatures never verify and never decode.
+        let p = Signed::pending(Ping(1), 42, 7);
+        assert!(p.is_pending());
+        assert_eq!(p.verify(&k.public()), Err(CryptoError::BadSignature));
+        assert_eq!(
+            Signed::<Ping>::from_bytes(&p.to_bytes()),
+            Err(WireError::BadVersion)
+        );
+        let mut signer = Signer::new(KeyPair::from_seed(&[9; 32]));
+        assert_eq!(signer.sign(Ping(1), 42).verify(&k.public()), Ok(()));
+        signer.set_deferred(true);
+        assert!(signer.sign(Ping(1), 42).is_pending());
+        assert_eq!(signer.count(), 2);
+        assert!(Signed::<Ping>::sign_batch(Vec::new(), 42, &k).is_err());
     }
 
     #[test]

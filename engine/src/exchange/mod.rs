@@ -54,7 +54,7 @@ use crate::book::{
     Book, BookConfig, CancelReason, Event, LevelInfo, NewOrder, RejectReason, StpMode, TimeInForce,
 };
 use crate::certs::{CertError, CertId, Certificate, IdState, IdTable, MAX_TEXT};
-use crate::crypto::{Digest, KeyPair, PublicKey, Signed, UserId};
+use crate::crypto::{Digest, KeyPair, PublicKey, Signed, Signer, UserId};
 use crate::identity::{IdentityError, IdentityStore, Role};
 use crate::register::{Register, RegisterError, TransferRequest, TransferResponse};
 use crate::settle::{AccountId, Ledger, SettleError, SettlementRequest};
@@ -266,6 +266,17 @@ pub trait RegisterLink {
         req: &Signed<TransferRequest>,
         now: Timestamp,
     ) -> Result<Signed<TransferResponse>, RegisterError>;
+    /// The same transfer from an exchange in the same process whose
+    /// request's signature is still pending (deferred signing in a
+    /// runtime). A register that cannot trust its caller this way keeps
+    /// the default, which insists on the signature.
+    fn transfer_in_process(
+        &mut self,
+        req: &Signed<TransferRequest>,
+        now: Timestamp,
+    ) -> Result<Signed<TransferResponse>, RegisterError> {
+        self.transfer(req, now)
+    }
     /// The register-signed certificate with this ID, if the register issued
     /// it.
     fn certificate(&self, id: &CertId) -> Option<Signed<Certificate>>;
@@ -278,6 +289,13 @@ impl RegisterLink for Register {
         now: Timestamp,
     ) -> Result<Signed<TransferResponse>, RegisterError> {
         Register::transfer(self, req, now)
+    }
+    fn transfer_in_process(
+        &mut self,
+        req: &Signed<TransferRequest>,
+        now: Timestamp,
+    ) -> Result<Signed<TransferResponse>, RegisterError> {
+        Register::transfer_in_process(self, req, now)
     }
     fn certificate(&self, id: &CertId) -> Option<Signed<Certificate>> {
         Register::certificate(self, id).cloned()
@@ -302,6 +320,12 @@ pub trait SettlementLink {
     fn release(&mut self, order: u64, amount: Decimal) -> Result<(), SettleError>;
     /// Pays one match on a signed request.
     fn settle(&mut self, req: &Signed<SettlementRequest>) -> Result<(), SettleError>;
+    /// Pays one match on a request from an exchange in the same process,
+    /// its signature still pending (deferred signing). Defaults to
+    /// [`SettlementLink::settle`], which insists on the signature.
+    fn settle_in_process(&mut self, req: &Signed<SettlementRequest>) -> Result<(), SettleError> {
+        self.settle(req)
+    }
 }
 
 impl SettlementLink for Ledger {
@@ -326,6 +350,9 @@ impl SettlementLink for Ledger {
     }
     fn settle(&mut self, req: &Signed<SettlementRequest>) -> Result<(), SettleError> {
         Ledger::settle(self, req).map(|_| ())
+    }
+    fn settle_in_process(&mut self, req: &Signed<SettlementRequest>) -> Result<(), SettleError> {
+        Ledger::settle_in_process(self, req).map(|_| ())
     }
 }
 
@@ -531,6 +558,18 @@ pub enum Outgoing {
     Error(Signed<ErrorNotice>),
     /// A signed completion notice.
     Completion(Signed<CompletionNotice>),
+    /// With deferred signing only: a transfer request the matching thread
+    /// made and the register's answer, both to be signed by the signing
+    /// stage (which also fills the response's `request_hash` from the
+    /// signed request).
+    Transfer {
+        /// The request (exchange-signed).
+        request: Box<Signed<TransferRequest>>,
+        /// The response (register-signed).
+        response: Box<Signed<TransferResponse>>,
+    },
+    /// With deferred signing only: a settlement request, to be signed.
+    Settlement(Signed<SettlementRequest>),
     /// An order ended; its unsold certificates are live again and handed
     /// back to the owner.
     Released {
@@ -629,13 +668,15 @@ enum BookCmd {
 /// The exchange.
 pub struct Exchange {
     cfg: ExchangeConfig,
-    key: KeyPair,
+    signer: Signer,
+    verified_upstream: bool,
     identities: IdentityStore,
     ids: Arc<IdTable>,
     markets: BTreeMap<InstrumentId, Market>,
     orders: HashMap<u64, OrderRecord>,
     matches: Vec<MatchRecord>,
     next_reception: u64,
+    reception_stride: u64,
     next_match: u64,
     out_seq: u64,
     last_seq: HashMap<UserId, u64>,
@@ -644,6 +685,7 @@ pub struct Exchange {
     stats: ExchangeStats,
     hook: Option<Box<dyn ReceptionHook + Send>>,
     held: BTreeMap<u64, HeldOrder>,
+    tap: Option<Vec<(InstrumentId, Event)>>,
 }
 
 impl fmt::Debug for Exchange {
@@ -677,13 +719,15 @@ impl Exchange {
     ) -> Self {
         Self {
             cfg,
-            key,
+            signer: Signer::new(key),
+            verified_upstream: false,
             identities,
             ids,
             markets: BTreeMap::new(),
             orders: HashMap::new(),
             matches: Vec::new(),
             next_reception: 1,
+            reception_stride: 1,
             next_match: 1,
             out_seq: 0,
             last_seq: HashMap::new(),
@@ -692,6 +736,7 @@ impl Exchange {
             stats: ExchangeStats::default(),
             hook: None,
             held: BTreeMap::new(),
+            tap: None,
         }
     }
 
@@ -736,7 +781,7 @@ impl Exchange {
     /// The exchange's public key.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        self.key.public()
+        self.signer.key().public()
     }
     /// The identity store (to register attestations and revocations).
     pub fn identities_mut(&mut self) -> &mut IdentityStore {
@@ -829,7 +874,113 @@ impl Exchange {
 
     fn sign<T: crate::crypto::Message>(&mut self, body: T) -> Signed<T> {
         self.stats.signed += 1;
-        Signed::sign(body, self.cfg.user_id, &self.key)
+        self.signer.sign(body, self.cfg.user_id)
+    }
+
+    /// Deferred signing (for [`crate::runtime`]): every message the
+    /// exchange makes gets a pending signature, to be signed off the
+    /// matching thread by the runtime's signing stage; transfers and
+    /// settlements use the in-process links ([`RegisterLink::transfer_in_process`],
+    /// [`SettlementLink::settle_in_process`]) and are reported in the outbox
+    /// ([`Outgoing::Transfer`], [`Outgoing::Settlement`]) for signing.
+    pub fn set_deferred_signing(&mut self, on: bool) {
+        self.signer.set_deferred(on);
+    }
+
+    /// Whether signing is deferred.
+    #[must_use]
+    pub fn deferred_signing(&self) -> bool {
+        self.signer.is_deferred()
+    }
+
+    /// Request signatures verified upstream (for [`crate::runtime`]): a
+    /// verification stage has checked each request's signature against
+    /// the key this exchange's identity store holds for its signer, so
+    /// reception checks everything else (attestation valid, role, user id,
+    /// replay, ...) but not the signature again.
+    pub fn set_verified_upstream(&mut self, on: bool) {
+        self.verified_upstream = on;
+    }
+
+    /// The exchange's signing key (shared with a runtime's signing stage).
+    #[must_use]
+    pub fn signing_key(&self) -> Arc<KeyPair> {
+        self.signer.shared_key()
+    }
+
+    /// Numbers orders `first`, `first + stride`, ... instead of 1, 2, ...
+    /// (a runtime with several shards gives shard `k` of `n` the numbers
+    /// `k + 1 + i * n`, so a reception number names its shard). Only before
+    /// the first order.
+    ///
+    /// # Errors
+    /// When orders were received already, or `first` or `stride` is zero.
+    pub fn set_reception_numbering(&mut self, first: u64, stride: u64) -> Result<(), &'static str> {
+        if first == 0 || stride == 0 {
+            return Err("first and stride must be positive");
+        }
+        if self.next_reception != 1 || !self.orders.is_empty() || !self.held.is_empty() {
+            return Err("orders were received already");
+        }
+        self.next_reception = first;
+        self.reception_stride = stride;
+        Ok(())
+    }
+
+    /// Replaces every pending certificate held by an open order (a change
+    /// certificate made while signing was deferred) with the register's
+    /// signed copy, once the signing stage has signed it. Returns how many
+    /// remain pending.
+    pub fn refresh_certificates(&mut self, reg: &dyn RegisterLink) -> usize {
+        let mut left = 0;
+        let held = self.held.values_mut().map(|h| &mut h.rec);
+        for rec in self.orders.values_mut().chain(held) {
+            for c in &mut rec.certificates {
+                if c.is_pending() {
+                    match reg.certificate(&c.body.id) {
+                        Some(s) if !s.is_pending() && s.body == c.body => *c = s,
+                        _ => left += 1,
+                    }
+                }
+            }
+        }
+        left
+    }
+
+    /// Keeps every book event (order log and trades, per instrument) for
+    /// [`Exchange::take_book_events`]: a runtime publishes them as market
+    /// data.
+    pub fn set_event_tap(&mut self, on: bool) {
+        self.tap = on.then(Vec::new);
+    }
+
+    /// The book events kept since the last call (empty without the tap).
+    pub fn take_book_events(&mut self) -> Vec<(InstrumentId, Event)> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The parties the exchange knows.
+    #[must_use]
+    pub fn identities(&self) -> &IdentityStore {
+        &self.identities
+    }
+
+    /// The attestation checks of a request, and its signature unless a
+    /// verification stage checked it already.
+    fn authenticate<T: crate::crypto::Message>(
+        &mut self,
+        req: &Signed<T>,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<crate::identity::Policy, Refusal> {
+        let p = if self.verified_upstream {
+            self.identities
+                .party_as(req.signer, Role::Investor, user, now)?
+        } else {
+            self.stats.verified += 1;
+            self.identities.verify_as(req, Role::Investor, user, now)?
+        };
+        Ok(p.attestation.body.policy)
     }
 
     fn refuse(
@@ -915,7 +1066,7 @@ impl Exchange {
         if hold {
             // Received and reserved, held out of the book until the hook
             // decides (see [`Exchange::poll_held`]).
-            self.next_reception += 1;
+            self.next_reception += self.reception_stride;
             self.last_seq.insert(req.signer, b.seq);
             self.stats.accepted += 1;
             if rec.side == Side::Buy {
@@ -950,7 +1101,7 @@ impl Exchange {
             return Err(n);
         }
         // Accepted: commit.
-        self.next_reception += 1;
+        self.next_reception += self.reception_stride;
         self.last_seq.insert(req.signer, b.seq);
         self.stats.accepted += 1;
         if rec.side == Side::Buy {
@@ -987,11 +1138,7 @@ impl Exchange {
     ) -> Result<(OrderRecord, bool), Refusal> {
         let b = &req.body;
         // 1. The order's signature and its signer's attestation.
-        self.stats.verified += 1;
-        let party = self
-            .identities
-            .verify_as(req, Role::Investor, b.user_id, now)?;
-        let policy = party.attestation.body.policy;
+        let policy = self.authenticate(req, b.user_id, now)?;
         self.check_seq(req.signer, b.seq)?;
         let spec = self
             .markets
@@ -1013,7 +1160,7 @@ impl Exchange {
             }
             let (state, facts) = self
                 .ids
-                .check_presented(c.body.id.serial, &c.digest())
+                .check_presented(c.body.id.serial, &c.content_digest())
                 .map_err(|_| Refusal::CertificateNotRecognised)?;
             if !seen.insert(c.body.id.serial) {
                 return Err(Refusal::DuplicateCertificate);
@@ -1264,8 +1411,7 @@ impl Exchange {
         now: Timestamp,
     ) -> Result<InstrumentId, Refusal> {
         self.stats.amendments += 1;
-        self.stats.verified += 1;
-        self.identities.verify_as(req, Role::Investor, user, now)?;
+        self.authenticate(req, user, now)?;
         self.check_seq(req.signer, seq)?;
         let rec = self.orders.get(&reception).ok_or(Refusal::UnknownOrder)?;
         if rec.user != user || rec.state != OrderState::Open {
@@ -1560,6 +1706,9 @@ impl Exchange {
         loop {
             let mut follow: Vec<Followup> = Vec::new();
             for e in std::mem::take(&mut events) {
+                if let Some(t) = self.tap.as_mut() {
+                    t.push((inst, e));
+                }
                 self.on_event(inst, e, now, reg, cash, &mut follow, &mut touched);
             }
             if follow.is_empty() {
@@ -1821,7 +1970,13 @@ impl Exchange {
                 certificate: cert.clone(),
                 seq: self.out_seq,
             });
-            let resp = match reg.transfer(&treq, now) {
+            let deferred = self.signer.is_deferred();
+            let sent = if deferred {
+                reg.transfer_in_process(&treq, now)
+            } else {
+                reg.transfer(&treq, now)
+            };
+            let resp = match sent {
                 Ok(r) => r,
                 Err(_) => {
                     self.stats.register_refusals += 1;
@@ -1837,6 +1992,12 @@ impl Exchange {
                 }
             };
             self.check_response(&treq, &resp, now);
+            if deferred {
+                self.outbox.push(Outgoing::Transfer {
+                    request: Box::new(treq.clone()),
+                    response: Box::new(resp.clone()),
+                });
+            }
             self.next_match += 1;
             let change = resp.body.change_cert_id;
             let change_cert = change.and_then(|id| reg.certificate(&id));
@@ -1871,7 +2032,14 @@ impl Exchange {
                 seller_account,
                 seq: self.out_seq,
             });
-            match cash.settle(&sreq) {
+            let paid = if deferred {
+                let r = cash.settle_in_process(&sreq);
+                self.outbox.push(Outgoing::Settlement(sreq));
+                r
+            } else {
+                cash.settle(&sreq)
+            };
+            match paid {
                 Ok(()) => {
                     if let Some(b) = self.orders.get_mut(&buy) {
                         b.cash_reserved -= amount + release;
@@ -1925,14 +2093,19 @@ impl Exchange {
         resp: &Signed<TransferResponse>,
         now: Timestamp,
     ) {
-        self.stats.verified += 1;
+        // Deferred: both signatures are still pending (the signing stage
+        // makes them and fills in the hash of the signed request).
+        let deferred = self.signer.is_deferred();
+        if !deferred {
+            self.stats.verified += 1;
+        }
         let ok = resp.signer == self.cfg.register_id
             && self
                 .identities
                 .party(self.cfg.register_id, now)
                 .ok()
-                .is_some_and(|p| resp.verify(&p.key).is_ok())
-            && resp.body.request_hash == req.digest()
+                .is_some_and(|p| deferred || resp.verify(&p.key).is_ok())
+            && (deferred || resp.body.request_hash == req.digest())
             && resp.body.match_number == req.body.match_number;
         if !ok {
             self.anomaly(format!(

@@ -271,6 +271,13 @@ impl World {
     /// (a failure is a bug and is reported as such).
     #[must_use]
     pub fn new(cfg: SimConfig) -> World {
+        World::with_instruments_from(cfg, 100)
+    }
+
+    /// As [`World::new`], with instrument ids `first`, `first + 1`, ...
+    /// (two worlds with disjoint instruments are two shards of a runtime).
+    #[must_use]
+    pub fn with_instruments_from(cfg: SimConfig, first: InstrumentId) -> World {
         let mut ca = CertificateAuthority::new(CA, "kabuken CA", seeded_key(cfg.seed, CA));
         let validity = Validity {
             not_before: 0,
@@ -355,7 +362,7 @@ impl World {
         let tick = PriceScale::new(Decimal::new(1, 2)).expect("tick");
         let mut instruments = Vec::new();
         for k in 0..cfg.instruments {
-            let inst = 100 + k;
+            let inst = first + k;
             register
                 .add_instrument(InstrumentConfig {
                     instrument: inst,
@@ -978,7 +985,9 @@ impl World {
                 let mut o = self.base_order(i, inst, Side::Buy, LOT);
                 o.price = Some(MID - 100);
                 let mut req = self.sign(i, o);
-                req.signature.0[7] ^= 0x20;
+                if let crate::crypto::MessageSignature::Single(s) = &mut req.signature {
+                    s.0[7] ^= 0x20;
+                }
                 self.send(i, &req)
             }
             _ => {
@@ -1173,7 +1182,7 @@ impl World {
                         }
                     }
                 }
-                Outgoing::Error(_) => {}
+                Outgoing::Error(_) | Outgoing::Transfer { .. } | Outgoing::Settlement(_) => {}
             }
         }
         // Remember a few sold certificates for the "spent" attack.
@@ -1195,6 +1204,133 @@ impl World {
             .iter()
             .map(|(r, n): (&Refusal, &u64)| (r.as_str(), *n))
             .collect()
+    }
+}
+
+/// An investor's own side (key, sequence number, wallet), for flows built
+/// outside the [`World`] loop, such as the runtime's pre-signed order flow.
+#[derive(Debug)]
+pub struct Client {
+    /// User id.
+    pub id: UserId,
+    key: KeyPair,
+    seq: u64,
+    /// Certificates held, per instrument.
+    pub wallet: BTreeMap<InstrumentId, Vec<Signed<Certificate>>>,
+}
+
+impl Client {
+    /// The next sequence number (for a request a trusted gateway passes on
+    /// unsigned).
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Signs `body` with the next sequence number.
+    pub fn sign<T: Message + SetSeq>(&mut self, mut body: T) -> Signed<T> {
+        self.seq += 1;
+        body.set_seq(self.seq);
+        Signed::sign(body, self.id, &self.key)
+    }
+}
+
+impl World {
+    /// Issues each investor more shares of every instrument, so that each
+    /// holds at least `shares` of it (phase 1).
+    pub fn top_up_wallets(&mut self, shares: Qty) {
+        for i in 0..self.investors.len() {
+            for inst in self.instruments.clone() {
+                let held: Qty = self.investors[i]
+                    .wallet
+                    .get(&inst)
+                    .map_or(0, |w| w.iter().map(|c| c.body.shares).sum());
+                if held >= shares {
+                    continue;
+                }
+                let id = self.investors[i].id;
+                let req = self.sign(
+                    i,
+                    IssueRequest {
+                        user_id: id,
+                        name_address: format!("Investor {id}, Tokyo"),
+                        instrument: inst,
+                        class: ShareClass::Common,
+                        quantity: shares - held,
+                        dividend_account: format!("acct-{id}"),
+                        seq: 0,
+                    },
+                );
+                match self.register.issue(&req, self.now) {
+                    Ok(cert) => self.investors[i].wallet.entry(inst).or_default().push(cert),
+                    Err(_) => self.stats.register_errors += 1,
+                }
+            }
+        }
+    }
+
+    /// Splits every certificate in the investors' wallets into certificates
+    /// of `part` shares (phase 6 reissue, at most 64 parts per request), so
+    /// that a pre-signed flow has a certificate for every sell order.
+    /// Returns the number of certificates the investors hold afterwards.
+    pub fn split_wallets(&mut self, part: Qty) -> usize {
+        let part = part.max(1);
+        let mut held = 0;
+        for i in 0..self.investors.len() {
+            for inst in self.instruments.clone() {
+                let certs = self.investors[i].wallet.remove(&inst).unwrap_or_default();
+                let mut out = Vec::new();
+                for mut c in certs {
+                    while c.body.shares >= 2 * part {
+                        let n = (c.body.shares / part).min(64);
+                        let mut parts = vec![part; n as usize - 1];
+                        parts.push(c.body.shares - part * (n - 1));
+                        let req = self.sign(
+                            i,
+                            ReissueRequest {
+                                user_id: self.investors[i].id,
+                                instrument: inst,
+                                kind: ReissueKind::Split(c.body.id, parts),
+                                seq: 0,
+                            },
+                        );
+                        match self.register.reissue(&req, self.now) {
+                            Ok(resp) => {
+                                let mut got = resp.body.certificates;
+                                // The last part carries the rest: split it further.
+                                c = got.pop().expect("split has parts");
+                                out.extend(got);
+                            }
+                            Err(_) => {
+                                self.stats.register_errors += 1;
+                                break;
+                            }
+                        }
+                    }
+                    out.push(c);
+                }
+                held += out.len();
+                self.investors[i].wallet.insert(inst, out);
+            }
+        }
+        held
+    }
+
+    /// The market's parts for the runtime: the exchange, the register, the
+    /// ledger and the investors' own sides.
+    #[must_use]
+    pub fn into_parts(self) -> (Exchange, Register, Ledger, Vec<Client>) {
+        let clients = self
+            .investors
+            .into_iter()
+            .map(|inv| Client {
+                id: inv.id,
+                key: inv.key,
+                seq: inv.seq,
+                wallet: inv.wallet,
+            })
+            .collect();
+        (self.exchange, self.register, self.ledger, clients)
     }
 }
 

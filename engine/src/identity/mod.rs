@@ -423,10 +423,31 @@ impl IdentityStore {
         claimed_user: UserId,
         now: Timestamp,
     ) -> Result<&Party, IdentityError> {
-        if claimed_user != msg.signer {
+        let p = self.party_as(msg.signer, role, claimed_user, now)?;
+        msg.verify(&p.key)?;
+        Ok(p)
+    }
+
+    /// Every known party's user id and key (revoked or expired ones
+    /// included: validity is checked where a message is received).
+    pub fn keys(&self) -> impl Iterator<Item = (UserId, PublicKey)> + '_ {
+        self.parties.iter().map(|(u, p)| (*u, p.key))
+    }
+
+    /// Every check of [`IdentityStore::verify_as`] except the signature
+    /// itself: for a runtime whose verification stage checked it already
+    /// (against the key this store holds for `signer`).
+    pub fn party_as(
+        &self,
+        signer: UserId,
+        role: Role,
+        claimed_user: UserId,
+        now: Timestamp,
+    ) -> Result<&Party, IdentityError> {
+        if claimed_user != signer {
             return Err(IdentityError::UserIdMismatch);
         }
-        let p = self.verify(msg, now)?;
+        let p = self.party(signer, now)?;
         if p.attestation.body.role != role {
             return Err(IdentityError::WrongRole);
         }

@@ -39,7 +39,7 @@ use crate::certs::{
     ShareClass, TableError, TransferRestriction, TransitionError, MAX_ORDER_ID, MAX_TEXT,
     SIG_ALG_ED25519,
 };
-use crate::crypto::{KeyPair, Message, PublicKey, Signed, UserId};
+use crate::crypto::{KeyPair, Message, PublicKey, Signed, Signer, UserId};
 use crate::identity::{IdentityError, IdentityStore, Role};
 use crate::types::{InstrumentId, Qty, Timestamp};
 
@@ -265,7 +265,7 @@ fn check_text(fields: &[&str]) -> Result<(), RegisterError> {
 #[derive(Debug)]
 pub struct Register {
     cfg: RegisterConfig,
-    key: KeyPair,
+    signer: Signer,
     id_key: CertIdKey,
     ids: Arc<IdTable>,
     identities: IdentityStore,
@@ -274,6 +274,17 @@ pub struct Register {
     certificates: HashMap<u64, Signed<Certificate>>,
     transfers: Vec<TransferRecord>,
     last_seq: HashMap<UserId, u64>,
+    unsigned: Vec<RegisterDoc>,
+}
+
+/// A register document whose signature a runtime's signing stage still
+/// has to make (deferred signing, [`Register::set_deferred_signing`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterDoc {
+    /// A certificate created by a transfer.
+    Certificate(Signed<Certificate>),
+    /// An ID-list delta.
+    Delta(Signed<IdListDelta>),
 }
 
 impl Register {
@@ -288,7 +299,7 @@ impl Register {
         let ids = Arc::new(IdTable::with_capacity(cfg.id_capacity));
         Self {
             cfg,
-            key,
+            signer: Signer::new(key),
             id_key,
             ids,
             identities,
@@ -297,7 +308,60 @@ impl Register {
             certificates: HashMap::new(),
             transfers: Vec::new(),
             last_seq: HashMap::new(),
+            unsigned: Vec::new(),
         }
+    }
+
+    /// Deferred signing: the documents a transfer makes (certificates,
+    /// ID-list deltas, the response) get pending signatures, to be signed
+    /// off the matching thread by a runtime's signing stage, which hands
+    /// them back with [`Register::attach_signed`]. Used by
+    /// [`crate::runtime`]; the synchronous API signs at once.
+    pub fn set_deferred_signing(&mut self, on: bool) {
+        self.signer.set_deferred(on);
+    }
+
+    /// The register's signing key (shared with a runtime's signing stage).
+    #[must_use]
+    pub fn signing_key(&self) -> Arc<KeyPair> {
+        self.signer.shared_key()
+    }
+
+    /// Documents made with pending signatures since the last call.
+    pub fn take_unsigned(&mut self) -> Vec<RegisterDoc> {
+        std::mem::take(&mut self.unsigned)
+    }
+
+    /// Replaces pending documents with their signed versions (same
+    /// content; anything else is ignored and reported as not attached).
+    /// Returns how many were attached.
+    pub fn attach_signed(&mut self, docs: Vec<RegisterDoc>) -> usize {
+        let mut n = 0;
+        for d in docs {
+            match d {
+                RegisterDoc::Certificate(c) => {
+                    if let Some(mine) = self.certificates.get_mut(&c.body.id.serial) {
+                        if mine.is_pending() && mine.body == c.body && !c.is_pending() {
+                            *mine = c;
+                            n += 1;
+                        }
+                    }
+                }
+                RegisterDoc::Delta(d) => {
+                    let slot = self
+                        .instruments
+                        .get_mut(&d.body.instrument)
+                        .and_then(|st| st.deltas.get_mut((d.body.seq as usize).wrapping_sub(1)));
+                    if let Some(mine) = slot {
+                        if mine.is_pending() && mine.body == d.body && !d.is_pending() {
+                            *mine = d;
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        n
     }
 
     /// Adds an instrument (issued shares start at zero).
@@ -328,7 +392,7 @@ impl Register {
     /// The register's public key.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        self.key.public()
+        self.signer.key().public()
     }
     /// The shared certificate-ID table.
     #[must_use]
@@ -424,7 +488,11 @@ impl Register {
     /// The register does not verify its own signature again: a certificate
     /// whose BLAKE3 digest equals the one stored when the register signed it
     /// is byte for byte that certificate (DESIGN.md 2.2).
-    fn check_presented(&self, cert: &Signed<Certificate>) -> Result<IdState, RegisterError> {
+    fn check_presented(
+        &self,
+        cert: &Signed<Certificate>,
+        in_process: bool,
+    ) -> Result<IdState, RegisterError> {
         if cert.signer != self.cfg.user_id {
             return Err(RegisterError::Cert(CertError::WrongRegister));
         }
@@ -432,7 +500,20 @@ impl Register {
         if !self.id_key.check(cert.body.instrument, &id) {
             return Err(RegisterError::ForgedId);
         }
-        let (state, _) = self.ids.check_presented(id.serial, &cert.digest())?;
+        let (state, _) = self
+            .ids
+            .check_presented(id.serial, &cert.content_digest())?;
+        // The table holds the content digest (known before the signature
+        // is made, the same for single and batch form); the register also
+        // holds the document it handed out, and wants exactly that one.
+        if let Some(mine) = self.certificates.get(&id.serial) {
+            // In process, the exchange may still hold the pending copy of
+            // a change certificate the signing stage has since signed.
+            let pending_copy = in_process && cert.is_pending();
+            if !mine.is_pending() && !pending_copy && mine.signature != cert.signature {
+                return Err(RegisterError::DigestMismatch);
+            }
+        }
         Ok(state)
     }
 
@@ -510,13 +591,16 @@ impl Register {
             register_address: self.cfg.address.clone(),
         };
         let conditions = st.cfg.conditions.clone();
-        let cert = Signed::sign(body, self.cfg.user_id, &self.key);
+        let cert = self.signer.sign(body, self.cfg.user_id);
+        if cert.is_pending() {
+            self.unsigned.push(RegisterDoc::Certificate(cert.clone()));
+        }
         let facts = Facts {
             instrument,
             class: n.class.code(),
             holder: n.holder,
             quantity: n.shares,
-            digest: cert.digest(),
+            digest: cert.content_digest(),
         };
         // The serial was allocated by us and never published: cannot fail.
         let published = self.ids.publish_as(serial, facts, n.reserved);
@@ -563,7 +647,11 @@ impl Register {
             removed,
             added,
         };
-        st.deltas.push(Signed::sign(d, self.cfg.user_id, &self.key));
+        let d = self.signer.sign(d, self.cfg.user_id);
+        if d.is_pending() {
+            self.unsigned.push(RegisterDoc::Delta(d.clone()));
+        }
+        st.deltas.push(d);
     }
 
     /// Spends every input atomically as a group: all are reserved under
@@ -648,13 +736,43 @@ impl Register {
         req: &Signed<TransferRequest>,
         now: Timestamp,
     ) -> Result<Signed<TransferResponse>, RegisterError> {
-        let b = &req.body;
         self.identities
-            .verify_as(req, Role::Exchange, b.exchange, now)?;
+            .verify_as(req, Role::Exchange, req.body.exchange, now)?;
+        self.transfer_checked(req, now, false)
+    }
+
+    /// Phase 3 for an exchange in the same process, whose request comes
+    /// straight from its matching thread with its signature still pending
+    /// (a runtime's signing stage signs it, and the register's answer,
+    /// afterwards). Every check of [`Register::transfer`] except the
+    /// signature: the signer must still be an exchange with a valid
+    /// attestation, and the sequence number must advance.
+    pub fn transfer_in_process(
+        &mut self,
+        req: &Signed<TransferRequest>,
+        now: Timestamp,
+    ) -> Result<Signed<TransferResponse>, RegisterError> {
+        if req.signer != req.body.exchange {
+            return Err(RegisterError::Identity(IdentityError::UserIdMismatch));
+        }
+        let p = self.identities.party(req.signer, now)?;
+        if p.attestation.body.role != Role::Exchange {
+            return Err(RegisterError::Identity(IdentityError::WrongRole));
+        }
+        self.transfer_checked(req, now, true)
+    }
+
+    fn transfer_checked(
+        &mut self,
+        req: &Signed<TransferRequest>,
+        now: Timestamp,
+        in_process: bool,
+    ) -> Result<Signed<TransferResponse>, RegisterError> {
+        let b = &req.body;
         self.check_seq(req.signer, b.seq)?;
         self.instrument(b.instrument)?;
         let cert = &b.certificate;
-        let state = self.check_presented(cert)?;
+        let state = self.check_presented(cert, in_process)?;
         if cert.body.id != b.cert_id || cert.body.instrument != b.instrument {
             return Err(RegisterError::Mismatch);
         }
@@ -776,7 +894,7 @@ impl Register {
             change_cert_id: change_id,
             request_hash,
         };
-        Ok(Signed::sign(resp, self.cfg.user_id, &self.key))
+        Ok(self.signer.sign(resp, self.cfg.user_id))
     }
 
     /// Phase 4: the buyer (or the seller, for the change) claims the
@@ -846,7 +964,7 @@ impl Register {
         let cert = &b.certificate;
         self.instrument(cert.body.instrument)?;
         let holder = self.identities.party(cert.body.holder, now)?;
-        let state = self.check_presented(cert)?;
+        let state = self.check_presented(cert, false)?;
         check_endorsement(cert, &b.endorsement, b.user_id, &holder.key)?;
         check_text(&[&b.name_address])?;
         cert.body.check_transferable(now)?;
@@ -907,7 +1025,7 @@ impl Register {
             request_hash: req.digest(),
             holdings: holdings.into_iter().map(|(_, h)| h).collect(),
         };
-        Ok(Signed::sign(answer, self.cfg.user_id, &self.key))
+        Ok(Signed::sign(answer, self.cfg.user_id, self.signer.key()))
     }
 
     /// Phase 6: reissue a lost certificate, or split or merge holdings.
@@ -1004,7 +1122,7 @@ impl Register {
             retired: inputs,
             certificates,
         };
-        Ok(Signed::sign(resp, self.cfg.user_id, &self.key))
+        Ok(Signed::sign(resp, self.cfg.user_id, self.signer.key()))
     }
 
     /// The signed ID list of `instrument`: every current (ID, holder), as of
@@ -1029,7 +1147,7 @@ impl Register {
             seq: st.deltas.len() as u64,
             entries,
         };
-        Ok(Signed::sign(snap, self.cfg.user_id, &self.key))
+        Ok(Signed::sign(snap, self.cfg.user_id, self.signer.key()))
     }
 
     /// The signed deltas of `instrument` after sequence number `after`.
@@ -1048,6 +1166,6 @@ impl Register {
     /// Signs any message as the register (for answers built elsewhere).
     #[must_use]
     pub fn sign<T: Message>(&self, body: T) -> Signed<T> {
-        Signed::sign(body, self.cfg.user_id, &self.key)
+        Signed::sign(body, self.cfg.user_id, self.signer.key())
     }
 }

@@ -450,8 +450,9 @@ pub struct EventPublisher {
     next: u64,
 }
 
-/// A subscriber: follows the stream from where it subscribed.
-#[derive(Debug)]
+/// A subscriber: follows the stream from where it subscribed (`Clone`: a
+/// clone continues from the same position, independently).
+#[derive(Clone, Debug)]
 pub struct Subscriber {
     ring: Arc<Ring>,
     next: u64,
@@ -545,6 +546,11 @@ impl Subscriber {
     #[must_use]
     pub fn position(&self) -> u64 {
         self.next
+    }
+
+    /// Moves to the next event not yet published (skipping what is held).
+    pub fn skip_to_end(&mut self) {
+        self.next = self.next.max(self.ring.head.load(Ordering::Acquire));
     }
 
     /// The next event, if any. Never blocks.
@@ -731,15 +737,20 @@ mod tests {
     fn stress_no_torn_snapshots() {
         let (mut publisher, reader) = depth_channel(4);
         let stop = Arc::new(AtomicBool::new(false));
+        // The writer starts once both readers run (on a loaded machine a
+        // reader might otherwise start after the writer finished).
+        let started = Arc::new(AtomicU64::new(0));
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let reader = reader.clone();
                 let stop = Arc::clone(&stop);
+                let started = Arc::clone(&started);
                 std::thread::spawn(move || {
                     let mut scratch = Vec::new();
                     let mut snap = DepthSnapshot::default();
                     let mut last = 0;
                     let mut reads = 0u64;
+                    started.fetch_add(1, Ordering::SeqCst);
                     while !stop.load(Ordering::Relaxed) {
                         reader.read_into(&mut scratch, &mut snap);
                         let k = snap.seq;
@@ -755,6 +766,9 @@ mod tests {
                 })
             })
             .collect();
+        while started.load(Ordering::SeqCst) < 2 {
+            std::thread::yield_now();
+        }
         for k in 1..200_000u64 {
             let lv = LevelInfo {
                 price: k as i64 * 3,

@@ -1,0 +1,1296 @@
+//! The threads and queues of the runtime.
+//!
+//! ```text
+//! producers --(ingress, one bounded queue per verification worker,
+//!              chosen by signer so each signer's requests stay in order)-->
+//!   verification workers (decode, batch verify, single-verify fallback)
+//!     --(bounded queue per shard)--> sequencer (one thread per shard)
+//!       --(bounded queue)--> signing stage (Merkle batch signatures)
+//!         --> each producer's response queue or callback
+//!         --> notifications (other parties' messages, register documents)
+//!         --> back to the shard's register (its signed documents)
+//! ```
+//!
+//! In trusted-gateway mode producers hand requests straight to the
+//! sequencer's queue (no verification), and answers are not signed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_utils::Backoff;
+
+use super::marketdata::{
+    depth_channel, event_ring, DepthPublisher, DepthReader, EventPublisher, Subscriber,
+};
+use super::request::{Notification, Request, Response, Sequenced};
+use super::signing::{Job, ShardKeys, SigningCounters, SigningStage};
+use crate::crypto::{
+    domain_input, verify_batch, CryptoError, MessageSignature, PublicKey, Signature, Signed, UserId,
+};
+use crate::exchange::{ErrorNotice, Exchange, Refusal};
+use crate::register::{Register, RegisterDoc};
+use crate::settle::Ledger;
+use crate::types::{InstrumentId, Timestamp};
+
+/// One shard: the instruments of one exchange, with their register and the
+/// settlement ledger, owned by one sequencer thread while the runtime runs.
+#[derive(Debug)]
+pub struct Shard {
+    /// The exchange (its instruments are this shard's).
+    pub exchange: Exchange,
+    /// The register of those instruments.
+    pub register: Register,
+    /// The settlement ledger of this shard's trades.
+    pub ledger: Ledger,
+}
+
+impl Shard {
+    /// BLAKE3 over the shard's state: every book's state hash, every match
+    /// (with its transfer and certificates), the ledger's totals and the
+    /// register's ID-table allocation. Equal for a runtime's shard and the
+    /// synchronous replay of its journal.
+    #[must_use]
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        for inst in self.exchange.instruments() {
+            if let Some(b) = self.exchange.book(inst) {
+                h.update(&inst.to_le_bytes());
+                h.update(&b.state_hash());
+            }
+        }
+        for m in self.exchange.matches() {
+            for v in [
+                m.match_number,
+                m.buy_order,
+                m.sell_order,
+                u64::from(m.instrument),
+                m.cert_id.serial,
+                m.quantity,
+                m.price as u64,
+                m.buyer,
+                m.seller,
+                m.transfer_number,
+                m.new_cert_id.serial,
+                m.change_cert_id.map_or(0, |c| c.serial),
+            ] {
+                h.update(&v.to_le_bytes());
+            }
+            h.update(m.amount.to_string().as_bytes());
+        }
+        let t = self.ledger.totals();
+        for d in [t.deposited, t.withdrawn, t.settled, t.released] {
+            h.update(d.to_string().as_bytes());
+        }
+        h.update(&t.settlements.to_le_bytes());
+        h.update(&self.register.id_table().allocated().to_le_bytes());
+        *h.finalize().as_bytes()
+    }
+}
+
+/// Where responses to a producer go.
+pub enum ResponseSink {
+    /// Its own bounded queue, read with [`Producer::try_recv`] and friends.
+    Queue,
+    /// A callback, called on the signing stage's thread (keep it short).
+    Callback(Box<dyn Fn(Response) + Send + Sync>),
+}
+
+impl core::fmt::Debug for ResponseSink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ResponseSink::Queue => "Queue",
+            ResponseSink::Callback(_) => "Callback",
+        })
+    }
+}
+
+/// Where notifications (messages for other parties, the register's signed
+/// documents) go.
+pub enum NotificationSink {
+    /// A bounded queue the host drains with [`Runtime::next_notification`];
+    /// when it is full the signing stage waits (back-pressure), it never
+    /// drops.
+    Queue(usize),
+    /// A callback on the signing stage's thread.
+    Callback(Box<dyn Fn(Notification) + Send + Sync>),
+    /// The host does not want them (benchmarks): they are signed and
+    /// counted, then dropped.
+    Discard,
+}
+
+impl core::fmt::Debug for NotificationSink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NotificationSink::Queue(n) => write!(f, "Queue({n})"),
+            NotificationSink::Callback(_) => f.write_str("Callback"),
+            NotificationSink::Discard => f.write_str("Discard"),
+        }
+    }
+}
+
+/// How the runtime is built.
+#[derive(Debug)]
+pub struct RuntimeConfig {
+    /// Verification worker threads (at least 1; unused in trusted-gateway
+    /// mode).
+    pub verify_workers: usize,
+    /// Capacity of each worker's ingress queue.
+    pub ingress_capacity: usize,
+    /// Capacity of each shard's sequencer queue.
+    pub shard_capacity: usize,
+    /// Capacity of the signing stage's queue.
+    pub sign_capacity: usize,
+    /// Most requests verified in one batch.
+    pub verify_batch: usize,
+    /// Most requests whose messages are signed under one batch signature.
+    pub sign_batch: usize,
+    /// How long a verification worker holding a partial batch waits for
+    /// more requests (batch verification pays per signature only in
+    /// batches of a few dozen); zero: never wait.
+    pub verify_window: Duration,
+    /// How long the signing stage holding a partial batch waits for more
+    /// (one Ed25519 signature per batch per key); zero: never wait.
+    pub sign_window: Duration,
+    /// Trusted-gateway mode: requests arrive authenticated, no signature is
+    /// checked and answers are not signed.
+    pub trusted_gateway: bool,
+    /// Where notifications go.
+    pub notifications: NotificationSink,
+    /// Keep the sequenced input ([`Outcome::journal`]) for replay.
+    pub journal: bool,
+    /// Depth of the published market data per instrument.
+    pub depth: usize,
+    /// Capacity of each shard's market event ring.
+    pub event_capacity: usize,
+    /// Most producers over the runtime's life.
+    pub max_producers: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            verify_workers: 1,
+            ingress_capacity: 4096,
+            shard_capacity: 4096,
+            sign_capacity: 4096,
+            verify_batch: 64,
+            sign_batch: 512,
+            verify_window: Duration::from_micros(100),
+            sign_window: Duration::from_micros(100),
+            trusted_gateway: false,
+            notifications: NotificationSink::Discard,
+            journal: false,
+            depth: 10,
+            event_capacity: 1 << 16,
+            max_producers: 1024,
+        }
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// No shard.
+    NoShards,
+    /// A zero capacity, batch size or worker count.
+    BadConfig(&'static str),
+    /// Two shards list the same instrument.
+    SharedInstrument(InstrumentId),
+    /// The shard's exchange has received orders already.
+    NotFresh(usize),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::NoShards => f.write_str("no shard"),
+            StartError::BadConfig(w) => write!(f, "bad configuration: {w}"),
+            StartError::SharedInstrument(i) => write!(f, "instrument {i} is in two shards"),
+            StartError::NotFresh(s) => write!(f, "shard {s}'s exchange has received orders"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Why a submission was not taken. The request is handed back: nothing is
+/// lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is full or the producer has as many requests in flight as
+    /// its response capacity: try again later (or use
+    /// [`Producer::submit_wait`]).
+    Full(Box<Request>),
+    /// The runtime is shutting down.
+    Closed(Box<Request>),
+}
+
+impl SubmitError {
+    /// The request, back.
+    #[must_use]
+    pub fn into_request(self) -> Request {
+        match self {
+            SubmitError::Full(r) | SubmitError::Closed(r) => *r,
+        }
+    }
+}
+
+impl core::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SubmitError::Full(_) => f.write_str("queue full (back-pressure): try again"),
+            SubmitError::Closed(_) => f.write_str("the runtime is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// Counters per stage (monotonic; read any time with [`Runtime::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Requests taken by producers' submit calls.
+    pub submitted: u64,
+    /// Requests whose signature the verification stage accepted.
+    pub verified: u64,
+    /// Requests refused by the verification stage (bad signature, unknown
+    /// signer).
+    pub refused_unverified: u64,
+    /// Batch verifications run.
+    pub verify_batches: u64,
+    /// Batches that failed and were decided one by one.
+    pub verify_fallbacks: u64,
+    /// Time the verification workers spent working (summed, ns).
+    pub verify_busy_ns: u64,
+    /// Requests sequenced (global sequence numbers handed out).
+    pub sequenced: u64,
+    /// Time the sequencers spent working (summed, ns).
+    pub sequence_busy_ns: u64,
+    /// Messages signed by the signing stage.
+    pub signed_messages: u64,
+    /// Ed25519 signatures the signing stage made (one per batch per key).
+    pub signatures: u64,
+    /// Time the signing stage spent working (ns).
+    pub sign_busy_ns: u64,
+    /// Responses delivered to producers.
+    pub responses: u64,
+    /// Notifications delivered (or discarded on request).
+    pub notifications: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    submitted: AtomicU64,
+    verified: AtomicU64,
+    refused_unverified: AtomicU64,
+    verify_batches: AtomicU64,
+    verify_fallbacks: AtomicU64,
+    verify_busy_ns: AtomicU64,
+    sequenced: AtomicU64,
+    sequence_busy_ns: AtomicU64,
+    signed_messages: AtomicU64,
+    signatures: AtomicU64,
+    sign_busy_ns: AtomicU64,
+    responses: AtomicU64,
+    notifications: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> RuntimeStats {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RuntimeStats {
+            submitted: l(&self.submitted),
+            verified: l(&self.verified),
+            refused_unverified: l(&self.refused_unverified),
+            verify_batches: l(&self.verify_batches),
+            verify_fallbacks: l(&self.verify_fallbacks),
+            verify_busy_ns: l(&self.verify_busy_ns),
+            sequenced: l(&self.sequenced),
+            sequence_busy_ns: l(&self.sequence_busy_ns),
+            signed_messages: l(&self.signed_messages),
+            signatures: l(&self.signatures),
+            sign_busy_ns: l(&self.sign_busy_ns),
+            responses: l(&self.responses),
+            notifications: l(&self.notifications),
+        }
+    }
+}
+
+fn add(a: &AtomicU64, v: u64) {
+    a.fetch_add(v, Ordering::Relaxed);
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+struct Envelope {
+    producer: u32,
+    ticket: u64,
+    shard: usize,
+    request: Request,
+}
+
+struct ProducerSlot {
+    sink: ResponseSink,
+    queue: ArrayQueue<Response>,
+    in_flight: AtomicUsize,
+    capacity: usize,
+}
+
+/// Routing: which shard an instrument or a reception number belongs to.
+#[derive(Debug)]
+struct Routes {
+    shards: usize,
+    instruments: HashMap<InstrumentId, usize>,
+}
+
+impl Routes {
+    fn shard_of(&self, r: &Request) -> usize {
+        if self.shards == 1 {
+            return 0;
+        }
+        if let Some(i) = r.instrument() {
+            return self.instruments.get(&i).copied().unwrap_or(0);
+        }
+        let n = r.reception_number().unwrap_or(1).max(1);
+        usize::try_from((n - 1) % self.shards as u64).unwrap_or(0)
+    }
+}
+
+struct Inner {
+    trusted: bool,
+    routes: Routes,
+    ingress: Vec<ArrayQueue<Envelope>>,
+    shard_queues: Vec<ArrayQueue<Envelope>>,
+    sign_queue: ArrayQueue<Job>,
+    back: Vec<SegQueue<Vec<RegisterDoc>>>,
+    notify: Option<ArrayQueue<Notification>>,
+    notify_cb: Option<Box<dyn Fn(Notification) + Send + Sync>>,
+    producers: Box<[OnceLock<ProducerSlot>]>,
+    next_producer: AtomicUsize,
+    closing: AtomicBool,
+    submitting: AtomicUsize,
+    verifiers_done: AtomicBool,
+    sequencers_left: AtomicUsize,
+    clock: AtomicU64,
+    sequence: AtomicU64,
+    counters: Counters,
+    directory: Vec<HashMap<UserId, PublicKey>>,
+    exchange_ids: Vec<UserId>,
+    depth_readers: HashMap<InstrumentId, DepthReader>,
+    verify_batch: usize,
+    sign_batch: usize,
+    verify_window: Duration,
+    sign_window: Duration,
+}
+
+/// Pushes into a bounded queue, waiting while it is full (back-pressure
+/// inside the pipeline: a stage waits for the next, nothing is dropped).
+fn push_wait<T>(q: &ArrayQueue<T>, mut v: T) {
+    let b = Backoff::new();
+    loop {
+        match q.push(v) {
+            Ok(()) => return,
+            Err(back) => {
+                v = back;
+                if b.is_completed() {
+                    std::thread::yield_now();
+                } else {
+                    b.snooze();
+                }
+            }
+        }
+    }
+}
+
+/// Fills `batch` from `q` up to `max`: what is there now, then, holding a
+/// partial batch, whatever arrives within `window` (unless shutting down).
+fn collect<T>(
+    q: &ArrayQueue<T>,
+    batch: &mut Vec<T>,
+    max: usize,
+    window: Duration,
+    closing: &AtomicBool,
+) {
+    let mut first: Option<Instant> = None;
+    loop {
+        while batch.len() < max {
+            match q.pop() {
+                Some(e) => batch.push(e),
+                None => break,
+            }
+        }
+        if batch.is_empty() || batch.len() >= max || window.is_zero() {
+            return;
+        }
+        let t0 = *first.get_or_insert_with(Instant::now);
+        if t0.elapsed() >= window || closing.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Waits a little for work: spins, then yields, then sleeps briefly.
+struct Idle {
+    spins: u32,
+}
+
+impl Idle {
+    fn new() -> Self {
+        Self { spins: 0 }
+    }
+    fn reset(&mut self) {
+        self.spins = 0;
+    }
+    fn wait(&mut self) {
+        self.spins = self.spins.saturating_add(1);
+        if self.spins < 64 {
+            std::hint::spin_loop();
+        } else if self.spins < 72 {
+            std::thread::yield_now();
+        } else {
+            // Idle: give the core to the stages that have work (on a
+            // machine with fewer cores than threads, yielding in a loop
+            // would steal their time).
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+}
+
+/// A handle for submitting requests from one thread (`Send`, not `Clone`:
+/// make one per producing thread with [`Runtime::producer`]).
+pub struct Producer {
+    id: u32,
+    inner: Arc<Inner>,
+    next_ticket: u64,
+}
+
+impl core::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer")
+            .field("id", &self.id)
+            .field("next_ticket", &self.next_ticket)
+            .finish()
+    }
+}
+
+impl Producer {
+    fn slot(&self) -> &ProducerSlot {
+        // Set before the handle was made.
+        self.inner.producers[self.id as usize]
+            .get()
+            .expect("producer slot is set")
+    }
+
+    /// Submits a request; returns its ticket (echoed by its [`Response`]).
+    ///
+    /// # Errors
+    /// [`SubmitError::Full`] when the queue is full or this producer has
+    /// its response capacity in flight; [`SubmitError::Closed`] after
+    /// shutdown began. Either way the request is handed back.
+    pub fn submit(&mut self, request: Request) -> Result<u64, SubmitError> {
+        let inner = Arc::clone(&self.inner);
+        inner.submitting.fetch_add(1, Ordering::SeqCst);
+        let r = self.submit_inner(request);
+        inner.submitting.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    fn submit_inner(&mut self, request: Request) -> Result<u64, SubmitError> {
+        let inner = &*self.inner;
+        if inner.closing.load(Ordering::SeqCst) {
+            return Err(SubmitError::Closed(Box::new(request)));
+        }
+        let slot = self.slot();
+        if slot.in_flight.load(Ordering::Acquire) >= slot.capacity {
+            return Err(SubmitError::Full(Box::new(request)));
+        }
+        let shard = inner.routes.shard_of(&request);
+        let ticket = self.next_ticket;
+        let env = Envelope {
+            producer: self.id,
+            ticket,
+            shard,
+            request,
+        };
+        let q = if inner.trusted {
+            &inner.shard_queues[shard]
+        } else {
+            let w = usize::try_from(env.request.signer() % inner.ingress.len() as u64).unwrap_or(0);
+            &inner.ingress[w]
+        };
+        slot.in_flight.fetch_add(1, Ordering::AcqRel);
+        match q.push(env) {
+            Ok(()) => {
+                self.next_ticket += 1;
+                add(&inner.counters.submitted, 1);
+                Ok(ticket)
+            }
+            Err(env) => {
+                slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+                Err(SubmitError::Full(Box::new(env.request)))
+            }
+        }
+    }
+
+    /// Submits, waiting while the queue is full; with a queue sink, also
+    /// hands the responses that arrive meanwhile to `on_response` (so a
+    /// producer that waits for room never blocks its own responses).
+    ///
+    /// # Errors
+    /// [`SubmitError::Closed`] after shutdown began.
+    pub fn submit_wait(
+        &mut self,
+        mut request: Request,
+        mut on_response: impl FnMut(Response),
+    ) -> Result<u64, SubmitError> {
+        let b = Backoff::new();
+        loop {
+            match self.submit(request) {
+                Ok(t) => return Ok(t),
+                Err(SubmitError::Full(r)) => {
+                    request = *r;
+                    let mut got = false;
+                    while let Some(resp) = self.try_recv() {
+                        on_response(resp);
+                        got = true;
+                    }
+                    if !got {
+                        if b.is_completed() {
+                            std::thread::yield_now();
+                        } else {
+                            b.snooze();
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next response, if one has arrived (queue sink).
+    pub fn try_recv(&mut self) -> Option<Response> {
+        let slot = self.slot();
+        let r = slot.queue.pop();
+        if r.is_some() {
+            slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    /// The next response, waiting up to `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Response> {
+        let end = Instant::now() + timeout;
+        let mut idle = Idle::new();
+        loop {
+            if let Some(r) = self.try_recv() {
+                return Some(r);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            idle.wait();
+        }
+    }
+
+    /// Requests submitted whose response this producer has not taken yet.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.slot().in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// Everything the runtime hands back at shutdown.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The shards, synchronous again (signing immediate, signatures
+    /// verified by the exchange itself), every document signed.
+    pub shards: Vec<Shard>,
+    /// Per shard, the sequenced input (empty unless
+    /// [`RuntimeConfig::journal`]).
+    pub journal: Vec<Vec<Sequenced>>,
+    /// Final counters.
+    pub stats: RuntimeStats,
+}
+
+/// The running runtime. Dropping it without [`Runtime::shutdown`] shuts it
+/// down too (and discards the outcome).
+pub struct Runtime {
+    inner: Arc<Inner>,
+    verifiers: Vec<JoinHandle<()>>,
+    sequencers: Vec<JoinHandle<(Shard, Vec<Sequenced>)>>,
+    signer: Option<JoinHandle<()>>,
+    subscribers: Vec<Subscriber>,
+}
+
+impl core::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("shards", &self.inner.shard_queues.len())
+            .field("trusted", &self.inner.trusted)
+            .field("stats", &self.inner.counters.snapshot())
+            .finish()
+    }
+}
+
+struct ShardRun {
+    shard: Shard,
+    index: usize,
+    depth: HashMap<InstrumentId, DepthPublisher>,
+    events: EventPublisher,
+    journal: Option<Vec<Sequenced>>,
+    now: Timestamp,
+}
+
+impl Runtime {
+    /// Starts the threads: `cfg.verify_workers` verification workers (none
+    /// in trusted-gateway mode), one sequencer per shard, one signing
+    /// stage. Each shard's exchange and register switch to deferred
+    /// signing until [`Runtime::shutdown`].
+    ///
+    /// # Errors
+    /// [`StartError`] for a bad configuration or shards that overlap.
+    pub fn start(cfg: RuntimeConfig, mut shards: Vec<Shard>) -> Result<Runtime, StartError> {
+        if shards.is_empty() {
+            return Err(StartError::NoShards);
+        }
+        for (what, v) in [
+            ("verify_workers", cfg.verify_workers),
+            ("ingress_capacity", cfg.ingress_capacity),
+            ("shard_capacity", cfg.shard_capacity),
+            ("sign_capacity", cfg.sign_capacity),
+            ("verify_batch", cfg.verify_batch),
+            ("sign_batch", cfg.sign_batch),
+            ("depth", cfg.depth),
+            ("event_capacity", cfg.event_capacity),
+            ("max_producers", cfg.max_producers),
+        ] {
+            if v == 0 {
+                return Err(StartError::BadConfig(what));
+            }
+        }
+        if let NotificationSink::Queue(0) = cfg.notifications {
+            return Err(StartError::BadConfig("notification queue capacity"));
+        }
+        let n = shards.len();
+        let mut instruments = HashMap::new();
+        for (k, s) in shards.iter().enumerate() {
+            if s.exchange.stats().orders != 0 {
+                return Err(StartError::NotFresh(k));
+            }
+            for i in s.exchange.instruments() {
+                if instruments.insert(i, k).is_some() {
+                    return Err(StartError::SharedInstrument(i));
+                }
+            }
+        }
+        let mut runs = Vec::with_capacity(n);
+        let mut depth_readers = HashMap::new();
+        let mut subscribers = Vec::new();
+        let mut keys = Vec::new();
+        let mut directory = Vec::new();
+        let mut exchange_ids = Vec::new();
+        for (k, mut s) in shards.drain(..).enumerate() {
+            s.exchange
+                .set_reception_numbering(k as u64 + 1, n as u64)
+                .map_err(|_| StartError::NotFresh(k))?;
+            s.exchange.set_deferred_signing(true);
+            s.exchange.set_verified_upstream(true);
+            s.exchange.set_event_tap(true);
+            s.register.set_deferred_signing(true);
+            keys.push(ShardKeys {
+                exchange: s.exchange.signing_key(),
+                register: s.register.signing_key(),
+            });
+            directory.push(s.exchange.identities().keys().collect());
+            exchange_ids.push(s.exchange.user_id());
+            let mut depth = HashMap::new();
+            for i in s.exchange.instruments().collect::<Vec<_>>() {
+                let (p, r) = depth_channel(cfg.depth);
+                depth.insert(i, p);
+                depth_readers.insert(i, r);
+            }
+            let events = event_ring(cfg.event_capacity);
+            subscribers.push(events.subscribe());
+            runs.push(ShardRun {
+                shard: s,
+                index: k,
+                depth,
+                events,
+                journal: cfg.journal.then(|| {
+                    vec![Sequenced::Numbering {
+                        first: k as u64 + 1,
+                        stride: n as u64,
+                    }]
+                }),
+                now: 0,
+            });
+        }
+        let workers = if cfg.trusted_gateway {
+            0
+        } else {
+            cfg.verify_workers
+        };
+        let (notify, notify_cb) = match cfg.notifications {
+            NotificationSink::Queue(c) => (Some(ArrayQueue::new(c)), None),
+            NotificationSink::Callback(f) => (None, Some(f)),
+            NotificationSink::Discard => (None, None),
+        };
+        let inner = Arc::new(Inner {
+            trusted: cfg.trusted_gateway,
+            routes: Routes {
+                shards: n,
+                instruments,
+            },
+            ingress: (0..workers.max(1))
+                .map(|_| ArrayQueue::new(cfg.ingress_capacity))
+                .collect(),
+            shard_queues: (0..n)
+                .map(|_| ArrayQueue::new(cfg.shard_capacity))
+                .collect(),
+            sign_queue: ArrayQueue::new(cfg.sign_capacity),
+            back: (0..n).map(|_| SegQueue::new()).collect(),
+            notify,
+            notify_cb,
+            producers: (0..cfg.max_producers).map(|_| OnceLock::new()).collect(),
+            next_producer: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
+            submitting: AtomicUsize::new(0),
+            verifiers_done: AtomicBool::new(workers == 0),
+            sequencers_left: AtomicUsize::new(n),
+            clock: AtomicU64::new(0),
+            sequence: AtomicU64::new(0),
+            counters: Counters::default(),
+            directory,
+            exchange_ids,
+            depth_readers,
+            verify_batch: cfg.verify_batch,
+            sign_batch: cfg.sign_batch,
+            verify_window: cfg.verify_window,
+            sign_window: cfg.sign_window,
+        });
+        let verifiers = (0..workers)
+            .map(|w| {
+                let inner = Arc::clone(&inner);
+                std::thread::Builder::new()
+                    .name(format!("kabuken-verify-{w}"))
+                    .spawn(move || verify_worker(&inner, w))
+                    .expect("spawn verification worker")
+            })
+            .collect();
+        let sequencers = runs
+            .into_iter()
+            .map(|run| {
+                let inner = Arc::clone(&inner);
+                std::thread::Builder::new()
+                    .name(format!("kabuken-seq-{}", run.index))
+                    .spawn(move || sequencer(&inner, run))
+                    .expect("spawn sequencer")
+            })
+            .collect();
+        let signer = {
+            let inner = Arc::clone(&inner);
+            let stage = SigningStage::new(keys, !cfg.trusted_gateway);
+            Some(
+                std::thread::Builder::new()
+                    .name("kabuken-sign".into())
+                    .spawn(move || signing_stage(&inner, stage))
+                    .expect("spawn signing stage"),
+            )
+        };
+        Ok(Runtime {
+            inner,
+            verifiers,
+            sequencers,
+            signer,
+            subscribers,
+        })
+    }
+
+    /// A producer whose responses go to `sink`; at most `capacity`
+    /// requests in flight (its back-pressure credit). `None` when
+    /// [`RuntimeConfig::max_producers`] were made already or `capacity` is 0.
+    pub fn producer(&self, capacity: usize, sink: ResponseSink) -> Option<Producer> {
+        if capacity == 0 {
+            return None;
+        }
+        let id = self.inner.next_producer.fetch_add(1, Ordering::AcqRel);
+        let cell = self.inner.producers.get(id)?;
+        let queue_cap = match sink {
+            ResponseSink::Queue => capacity,
+            ResponseSink::Callback(_) => 1,
+        };
+        let _ = cell.set(ProducerSlot {
+            sink,
+            queue: ArrayQueue::new(queue_cap),
+            in_flight: AtomicUsize::new(0),
+            capacity,
+        });
+        Some(Producer {
+            id: u32::try_from(id).ok()?,
+            inner: Arc::clone(&self.inner),
+            next_ticket: 1,
+        })
+    }
+
+    /// Moves the exchange clock forward (it never goes back). Sequencers
+    /// apply the new time before their next request.
+    pub fn set_time(&self, now: Timestamp) {
+        self.inner.clock.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// The exchange clock.
+    #[must_use]
+    pub fn time(&self) -> Timestamp {
+        self.inner.clock.load(Ordering::Acquire)
+    }
+
+    /// A lock-free reader of an instrument's best bid/ask and depth.
+    #[must_use]
+    pub fn depth_reader(&self, instrument: InstrumentId) -> Option<DepthReader> {
+        self.inner.depth_readers.get(&instrument).cloned()
+    }
+
+    /// A subscriber to shard `shard`'s market event stream (order log and
+    /// trades, sequence-numbered), starting at the next event.
+    #[must_use]
+    pub fn subscribe(&self, shard: usize) -> Option<Subscriber> {
+        self.subscribers.get(shard).map(|s| {
+            let mut s = s.clone();
+            s.skip_to_end();
+            s
+        })
+    }
+
+    /// A subscriber from the oldest event still in shard `shard`'s ring.
+    #[must_use]
+    pub fn subscribe_from_oldest(&self, shard: usize) -> Option<Subscriber> {
+        self.subscribers.get(shard).cloned()
+    }
+
+    /// The next notification (with [`NotificationSink::Queue`]).
+    pub fn next_notification(&self) -> Option<Notification> {
+        self.inner.notify.as_ref().and_then(ArrayQueue::pop)
+    }
+
+    /// The counters so far.
+    #[must_use]
+    pub fn stats(&self) -> RuntimeStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Stops taking requests, drains everything in flight through every
+    /// stage (each accepted request gets its response; with a notification
+    /// queue, keep draining it from another thread or make it large
+    /// enough), joins the threads and hands the shards back, synchronous
+    /// again.
+    #[must_use]
+    pub fn shutdown(mut self) -> Outcome {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Outcome {
+        let inner = Arc::clone(&self.inner);
+        inner.closing.store(true, Ordering::SeqCst);
+        for v in self.verifiers.drain(..) {
+            let _ = v.join();
+        }
+        inner.verifiers_done.store(true, Ordering::SeqCst);
+        let mut shards = Vec::new();
+        let mut journal = Vec::new();
+        for s in self.sequencers.drain(..) {
+            if let Ok((shard, j)) = s.join() {
+                shards.push(shard);
+                journal.push(j);
+            }
+        }
+        if let Some(s) = self.signer.take() {
+            let _ = s.join();
+        }
+        for (k, s) in shards.iter_mut().enumerate() {
+            while let Some(docs) = inner.back[k].pop() {
+                s.register.attach_signed(docs);
+            }
+            s.register.set_deferred_signing(false);
+            s.exchange.set_deferred_signing(false);
+            s.exchange.set_verified_upstream(false);
+            s.exchange.set_event_tap(false);
+            s.exchange.refresh_certificates(&s.register);
+        }
+        Outcome {
+            shards,
+            journal,
+            stats: inner.counters.snapshot(),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.signer.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Verifies a batch: returns, per request, `Ok` or the refusal.
+pub(crate) fn verify_requests(
+    directory: &HashMap<UserId, PublicKey>,
+    requests: &[&Request],
+) -> (Vec<Result<(), Refusal>>, bool) {
+    let mut verdict: Vec<Result<(), Refusal>> = vec![Ok(()); requests.len()];
+    let mut inputs: Vec<(usize, PublicKey, Vec<u8>, Signature)> =
+        Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let Some(key) = directory.get(&r.signer()) else {
+            verdict[i] = Err(Refusal::UnknownParty);
+            continue;
+        };
+        match r.signature() {
+            MessageSignature::Single(s) => {
+                inputs.push((i, *key, domain_input(r.kind(), &r.signed_bytes()), *s));
+            }
+            sig @ MessageSignature::Batch(_) => {
+                if sig.verify(key, r.kind(), &r.signed_bytes()).is_err() {
+                    verdict[i] = Err(Refusal::BadSignature);
+                }
+            }
+            MessageSignature::Pending(_) => verdict[i] = Err(Refusal::BadSignature),
+        }
+    }
+    let items: Vec<(&PublicKey, &[u8], &Signature)> = inputs
+        .iter()
+        .map(|(_, k, m, s)| (k, m.as_slice(), s))
+        .collect();
+    let mut fallback = false;
+    if let Err(CryptoError::BatchFailed(bad)) = verify_batch(&items) {
+        fallback = true;
+        for b in bad {
+            verdict[inputs[b].0] = Err(Refusal::BadSignature);
+        }
+    }
+    (verdict, fallback)
+}
+
+fn verify_worker(inner: &Inner, w: usize) {
+    let q = &inner.ingress[w];
+    let mut idle = Idle::new();
+    let mut batch: Vec<Envelope> = Vec::with_capacity(inner.verify_batch);
+    loop {
+        collect(
+            q,
+            &mut batch,
+            inner.verify_batch,
+            inner.verify_window,
+            &inner.closing,
+        );
+        if batch.is_empty() {
+            if inner.closing.load(Ordering::SeqCst)
+                && inner.submitting.load(Ordering::SeqCst) == 0
+                && q.is_empty()
+            {
+                return;
+            }
+            idle.wait();
+            continue;
+        }
+        idle.reset();
+        let t = Instant::now();
+        let mut ok = 0;
+        let mut refused = 0;
+        // Group by shard (each shard has its own key directory).
+        let (verdicts, fallback) = {
+            let mut v = vec![Ok(()); batch.len()];
+            let mut fb = false;
+            for shard in 0..inner.directory.len() {
+                let idx: Vec<usize> = (0..batch.len())
+                    .filter(|&i| batch[i].shard == shard)
+                    .collect();
+                if idx.is_empty() {
+                    continue;
+                }
+                let reqs: Vec<&Request> = idx.iter().map(|&i| &batch[i].request).collect();
+                let (r, f) = verify_requests(&inner.directory[shard], &reqs);
+                fb |= f;
+                for (k, i) in idx.into_iter().enumerate() {
+                    v[i] = r[k];
+                }
+            }
+            (v, fb)
+        };
+        add(&inner.counters.verify_batches, 1);
+        if fallback {
+            add(&inner.counters.verify_fallbacks, 1);
+        }
+        for (env, verdict) in batch.drain(..).zip(verdicts) {
+            match verdict {
+                Ok(()) => {
+                    ok += 1;
+                    push_wait(&inner.shard_queues[env.shard], env);
+                }
+                Err(why) => {
+                    refused += 1;
+                    let notice = Signed::pending(
+                        ErrorNotice {
+                            user_id: env.request.user(),
+                            request_hash: env.request.digest(),
+                            reception_number: env.request.reception_number().unwrap_or(0),
+                            reason: why.code(),
+                        },
+                        inner.exchange_ids[env.shard],
+                        0,
+                    );
+                    push_wait(
+                        &inner.sign_queue,
+                        Job {
+                            shard: env.shard,
+                            reply_to: Some((env.producer, env.ticket)),
+                            sequence: None,
+                            answer: Some(Err(Box::new(notice))),
+                            docs: Vec::new(),
+                            outgoing: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+        add(&inner.counters.verified, ok);
+        add(&inner.counters.refused_unverified, refused);
+        add(&inner.counters.verify_busy_ns, nanos(t.elapsed()));
+    }
+}
+
+/// Applies one sequenced input to a shard (the sequencer's step, and the
+/// synchronous replay's).
+pub(crate) fn apply(
+    shard: &mut Shard,
+    now: Timestamp,
+    request: &Request,
+) -> crate::exchange::Answer {
+    let Shard {
+        exchange,
+        register,
+        ledger,
+    } = shard;
+    match request {
+        Request::Order(r) => exchange.submit(r, now, register, ledger),
+        Request::Cancel(r) => exchange.cancel(r, now, register, ledger),
+        Request::Reduce(r) => exchange.reduce(r, now, register, ledger),
+        Request::Modify(r) => exchange.modify(r, now, register, ledger),
+    }
+}
+
+fn sequencer(inner: &Inner, mut run: ShardRun) -> (Shard, Vec<Sequenced>) {
+    let k = run.index;
+    let q = &inner.shard_queues[k];
+    let mut idle = Idle::new();
+    let mut touched: Vec<InstrumentId> = Vec::new();
+    loop {
+        while let Some(docs) = inner.back[k].pop() {
+            run.shard.register.attach_signed(docs);
+        }
+        let Some(env) = q.pop() else {
+            let upstream_done = if inner.trusted {
+                inner.closing.load(Ordering::SeqCst) && inner.submitting.load(Ordering::SeqCst) == 0
+            } else {
+                inner.verifiers_done.load(Ordering::SeqCst)
+            };
+            if upstream_done && q.is_empty() {
+                break;
+            }
+            idle.wait();
+            continue;
+        };
+        idle.reset();
+        let t = Instant::now();
+        let now = inner.clock.load(Ordering::Acquire);
+        if now > run.now {
+            run.now = now;
+            let Shard {
+                exchange,
+                register,
+                ledger,
+            } = &mut run.shard;
+            exchange.advance_time(now, register, ledger);
+            if let Some(j) = run.journal.as_mut() {
+                j.push(Sequenced::Time(now));
+            }
+            let job = Job {
+                shard: k,
+                reply_to: None,
+                sequence: None,
+                answer: None,
+                docs: run.shard.register.take_unsigned(),
+                outgoing: run.shard.exchange.drain_outbox(),
+            };
+            publish(&mut run, u64::MAX, &mut touched);
+            push_wait(&inner.sign_queue, job);
+        }
+        let sequence = inner.sequence.fetch_add(1, Ordering::AcqRel) + 1;
+        let answer = apply(&mut run.shard, run.now, &env.request);
+        let job = Job {
+            shard: k,
+            reply_to: Some((env.producer, env.ticket)),
+            sequence: Some(sequence),
+            answer: Some(answer),
+            docs: run.shard.register.take_unsigned(),
+            outgoing: run.shard.exchange.drain_outbox(),
+        };
+        if let Some(j) = run.journal.as_mut() {
+            j.push(Sequenced::Request {
+                sequence,
+                now: run.now,
+                request: env.request,
+            });
+        }
+        publish(&mut run, sequence, &mut touched);
+        push_wait(&inner.sign_queue, job);
+        add(&inner.counters.sequenced, 1);
+        add(&inner.counters.sequence_busy_ns, nanos(t.elapsed()));
+    }
+    inner.sequencers_left.fetch_sub(1, Ordering::SeqCst);
+    (run.shard, run.journal.unwrap_or_default())
+}
+
+/// Publishes the book events of the last step and the depth of the books
+/// they touched.
+fn publish(run: &mut ShardRun, sequence: u64, touched: &mut Vec<InstrumentId>) {
+    touched.clear();
+    for (inst, e) in run.shard.exchange.take_book_events() {
+        run.events.publish(inst, e);
+        if !touched.contains(&inst) {
+            touched.push(inst);
+        }
+    }
+    for inst in touched.iter() {
+        if let (Some(p), Some(b)) = (run.depth.get_mut(inst), run.shard.exchange.book(*inst)) {
+            p.publish_book(sequence, b);
+        }
+    }
+}
+
+fn signing_stage(inner: &Inner, mut stage: SigningStage) {
+    let mut idle = Idle::new();
+    let mut jobs: Vec<Job> = Vec::with_capacity(inner.sign_batch);
+    loop {
+        collect(
+            &inner.sign_queue,
+            &mut jobs,
+            inner.sign_batch,
+            inner.sign_window,
+            &inner.closing,
+        );
+        if jobs.is_empty() {
+            if inner.sequencers_left.load(Ordering::SeqCst) == 0
+                && inner.verifiers_done.load(Ordering::SeqCst)
+                && inner.sign_queue.is_empty()
+            {
+                return;
+            }
+            idle.wait();
+            continue;
+        }
+        idle.reset();
+        let t = Instant::now();
+        let before: SigningCounters = stage.counters;
+        stage.sign(&mut jobs);
+        add(
+            &inner.counters.signed_messages,
+            stage.counters.messages - before.messages,
+        );
+        add(
+            &inner.counters.signatures,
+            stage.counters.signatures - before.signatures,
+        );
+        for job in jobs.drain(..) {
+            deliver(inner, job);
+        }
+        add(&inner.counters.sign_busy_ns, nanos(t.elapsed()));
+    }
+}
+
+fn deliver(inner: &Inner, job: Job) {
+    let Job {
+        shard,
+        reply_to,
+        sequence,
+        answer,
+        docs,
+        outgoing,
+    } = job;
+    if let (Some((p, ticket)), Some(answer)) = (reply_to, answer) {
+        if let Some(slot) = inner.producers.get(p as usize).and_then(OnceLock::get) {
+            let resp = Response {
+                ticket,
+                sequence,
+                answer,
+            };
+            match &slot.sink {
+                ResponseSink::Queue => push_wait(&slot.queue, resp),
+                ResponseSink::Callback(f) => {
+                    f(resp);
+                    slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            add(&inner.counters.responses, 1);
+        }
+    }
+    let n = (docs.len() + outgoing.len()) as u64;
+    if n > 0 {
+        if let Some(q) = &inner.notify {
+            for o in outgoing {
+                push_wait(q, Notification::Exchange(o));
+            }
+            for d in &docs {
+                push_wait(q, Notification::Register(d.clone()));
+            }
+        } else if let Some(f) = &inner.notify_cb {
+            for o in outgoing {
+                f(Notification::Exchange(o));
+            }
+            for d in &docs {
+                f(Notification::Register(d.clone()));
+            }
+        }
+        add(&inner.counters.notifications, n);
+    }
+    if !docs.is_empty() {
+        inner.back[shard].push(docs);
+    }
+}
+
+/// Replays a shard's journal through the synchronous exchange (every
+/// signature verified and made at once), starting from the shard's state
+/// when the runtime started; returns the answers, in order.
+/// Used to show that the runtime is deterministic: the same sequenced
+/// input gives the same decisions and the same state.
+pub fn replay_journal(shard: &mut Shard, journal: &[Sequenced]) -> Vec<crate::exchange::Answer> {
+    let mut answers = Vec::new();
+    for s in journal {
+        match s {
+            Sequenced::Numbering { first, stride } => {
+                // Refused only when orders were received already: the
+                // journal then does not start at this shard's beginning.
+                let _ = shard.exchange.set_reception_numbering(*first, *stride);
+            }
+            Sequenced::Time(now) => {
+                let Shard {
+                    exchange,
+                    register,
+                    ledger,
+                } = shard;
+                exchange.advance_time(*now, register, ledger);
+            }
+            Sequenced::Request { now, request, .. } => {
+                answers.push(apply(shard, *now, request));
+            }
+        }
+    }
+    answers
+}
