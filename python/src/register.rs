@@ -312,6 +312,12 @@ impl Certificate {
     fn digest<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.digest().0)
     }
+    /// BLAKE3 of the signed content without the signature (32 bytes): the
+    /// same for the single and the batch-signed form; what the
+    /// certificate-ID table stores.
+    fn content_digest<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.content_digest().0)
+    }
     /// The canonical wire bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.to_bytes())

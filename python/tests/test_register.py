@@ -35,6 +35,7 @@ def test_issue_and_certificate() -> None:
     # Round trips: bytes, Message, Certificate.
     assert k.Certificate(c.to_bytes()) == c and k.Certificate(c.to_message()) == c
     assert bytes(c) == c.to_bytes() and c.digest() == c.to_message().digest()
+    assert len(c.content_digest()) == 32 and c.content_digest() != c.digest()
     body = c.to_message().body()
     assert body["shares"] == 1000 and body["id"] == c.id and body["holder"] == ALICE
     assert w.register.issued(INST) == 1000 and w.register.issued(999) is None
