@@ -25,12 +25,16 @@ that crosses the boundary crashes the interpreter.
     ├── RegisterError                       the register refused (.kind, .detail)
     ├── IdListError                         a snapshot or delta refused (.kind)
     ├── SettlementError                     the ledger refused (.kind)
-    └── ExchangeError
-        ├── RequestRefused                  signed refusal (.code, .reason, .notice)
-        └── InvariantViolation              check_invariants (.violations)
+    ├── ExchangeError
+    │   ├── RequestRefused                  signed refusal (.code, .reason, .notice)
+    │   └── InvariantViolation              check_invariants (.violations)
+    └── KabukenRuntimeError                 the concurrent runtime (kabuken.Runtime)
+        ├── RuntimeBusy                     the object is owned by a running Runtime
+        ├── Backpressure                    queue full: nothing taken, retry
+        └── RuntimeClosed                   the runtime is shut down
 
-A family for the runtime is added here when it is bound, as a direct
-subclass of :class:`KabukenError`.
+(The runtime family is named ``KabukenRuntimeError`` so that it does not
+shadow Python's built-in :class:`RuntimeError`; it does not derive from it.)
 """
 
 from __future__ import annotations
@@ -262,6 +266,25 @@ class InvariantViolation(ExchangeError):
         self.violations = list(violations)
 
 
+class KabukenRuntimeError(KabukenError):
+    """The concurrent runtime family (:class:`kabuken.Runtime`)."""
+
+
+class RuntimeBusy(KabukenRuntimeError):
+    """An ``Exchange``, ``Register`` or ``Ledger`` is owned by a running
+    :class:`kabuken.Runtime`; it is handed back by ``Runtime.shutdown()``."""
+
+
+class Backpressure(KabukenRuntimeError):
+    """A producer's queue is full or its response credit is used up: the
+    request was not taken (nothing is lost). Receive responses and retry,
+    or use ``Producer.submit_wait``."""
+
+
+class RuntimeClosed(KabukenRuntimeError):
+    """The runtime is shut down: it takes no more requests."""
+
+
 __all__ = [
     "KabukenError",
     "ConfigError",
@@ -293,4 +316,8 @@ __all__ = [
     "ExchangeError",
     "RequestRefused",
     "InvariantViolation",
+    "KabukenRuntimeError",
+    "RuntimeBusy",
+    "Backpressure",
+    "RuntimeClosed",
 ]

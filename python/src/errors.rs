@@ -36,3 +36,16 @@ pub fn format_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
 pub fn replay_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     error(py, "ReplayError", (message.into(),))
 }
+
+/// `RuntimeBusy(message)`: `what` is owned by a running `Runtime`.
+pub fn runtime_busy(what: &str) -> PyErr {
+    Python::attach(|py| {
+        error(
+            py,
+            "RuntimeBusy",
+            (format!(
+                "this {what} is owned by a running Runtime until Runtime.shutdown()"
+            ),),
+        )
+    })
+}

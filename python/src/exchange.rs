@@ -11,13 +11,14 @@ use crate::errors::{config_error, error};
 use crate::identity::{store_register, store_revoke, IdentityStore};
 use crate::register::{CertId, Certificate, Register};
 use crate::settle::Ledger;
+use crate::slot::Slot;
 use kabuken::book::TimeInForce as KTif;
 use kabuken::exchange as ke;
 use kabuken::types::PriceScale;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 fn state_name(s: ke::OrderState) -> &'static str {
     match s {
@@ -284,7 +285,15 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    fn new(py: Python<'_>, o: &ke::Outgoing) -> PyResult<Self> {
+    /// Its kind (``"error"``, ``"completion"``, ...).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+    /// The signed message, if it has one.
+    pub fn message(&self) -> Option<Message> {
+        self.message.clone()
+    }
+    pub fn new(py: Python<'_>, o: &ke::Outgoing) -> PyResult<Self> {
         Ok(match o {
             ke::Outgoing::Error(n) => Outgoing {
                 kind: "error",
@@ -464,15 +473,51 @@ impl ke::ReceptionHook for PyReceptionHook {
 pub struct Exchange {
     // `Exchange` is `Send` but not `Sync` (its reception hook); the mutex
     // makes the Python object shareable, `&mut self` access never blocks.
-    inner: Mutex<ke::Exchange>,
+    // Taken by a `Runtime` for its run, put back at shutdown.
+    inner: Mutex<Slot<ke::Exchange>>,
+}
+
+/// A locked view of an exchange that is present (checked when made).
+pub struct ExView<'a>(MutexGuard<'a, Slot<ke::Exchange>>);
+
+impl std::ops::Deref for ExView<'_> {
+    type Target = ke::Exchange;
+    fn deref(&self) -> &ke::Exchange {
+        // Checked in `Exchange::view` and the lock is held since.
+        self.0.peek().expect("the exchange is present")
+    }
 }
 
 impl Exchange {
-    fn ex(&mut self) -> &mut ke::Exchange {
+    /// Wraps an engine value.
+    pub fn wrap(inner: ke::Exchange) -> Self {
+        Exchange {
+            inner: Mutex::new(Slot::new("Exchange", inner)),
+        }
+    }
+    fn slot(&mut self) -> &mut Slot<ke::Exchange> {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
-    fn view(&self) -> std::sync::MutexGuard<'_, ke::Exchange> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn ex(&mut self) -> PyResult<&mut ke::Exchange> {
+        self.slot().get_mut()
+    }
+    fn view(&self) -> PyResult<ExView<'_>> {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.get()?;
+        Ok(ExView(g))
+    }
+    /// Takes the engine value out (for a runtime); `RuntimeBusy` if taken.
+    pub fn take(&mut self) -> PyResult<ke::Exchange> {
+        self.slot().take()
+    }
+    /// Puts the engine value back (at the runtime's shutdown).
+    pub fn put(&mut self, inner: ke::Exchange) {
+        self.slot().put(inner);
+    }
+    /// Whether the engine value has received orders (a runtime needs a
+    /// fresh exchange).
+    pub fn orders_received(&self) -> PyResult<u64> {
+        Ok(self.view()?.stats().orders)
     }
 }
 
@@ -496,8 +541,8 @@ impl Exchange {
         mut ledger: PyRefMut<'_, Ledger>,
     ) -> PyResult<Message> {
         let req = signed_arg::<T>(request)?;
-        let ex = self.ex();
-        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
+        let ex = self.ex()?;
+        let (reg, cash) = (register.inner.get_mut()?, ledger.inner.get_mut()?);
         let a = py.detach(move || call(ex, &req, now, reg, cash));
         answer(py, a)
     }
@@ -522,37 +567,36 @@ impl Exchange {
             Some(m) => decimal_arg(m)?,
             None => rust_decimal::Decimal::new(1, 2),
         };
+        let reg = register.inner.get()?;
         let store = identities.take()?;
-        Ok(Exchange {
-            inner: Mutex::new(ke::Exchange::new(
-                ke::ExchangeConfig {
-                    user_id,
-                    register_id: register.inner.user_id(),
-                    minor_unit,
-                },
-                key.engine(),
-                store,
-                register.inner.id_table(),
-            )),
+        Ok(Exchange::wrap(ke::Exchange::new(
+            ke::ExchangeConfig {
+                user_id,
+                register_id: reg.user_id(),
+                minor_unit,
+            },
+            key.engine(),
+            store,
+            reg.id_table(),
+        )))
+    }
+    #[getter]
+    fn user_id(&self) -> PyResult<u64> {
+        Ok(self.view()?.user_id())
+    }
+    #[getter]
+    fn public_key(&self) -> PyResult<PublicKey> {
+        Ok(PublicKey {
+            inner: self.view()?.public_key(),
         })
-    }
-    #[getter]
-    fn user_id(&self) -> u64 {
-        self.view().user_id()
-    }
-    #[getter]
-    fn public_key(&self) -> PublicKey {
-        PublicKey {
-            inner: self.view().public_key(),
-        }
     }
     /// Registers a CA-signed attestation with the exchange's identity store.
     fn add_party(&mut self, attestation: &Bound<'_, PyAny>) -> PyResult<()> {
-        store_register(self.ex().identities_mut(), attestation)
+        store_register(self.ex()?.identities_mut(), attestation)
     }
     /// Applies a CA-signed revocation to the exchange's identity store.
     fn apply_revocation(&mut self, revocation: &Bound<'_, PyAny>) -> PyResult<()> {
-        store_revoke(self.ex().identities_mut(), revocation)
+        store_revoke(self.ex()?.identities_mut(), revocation)
     }
     /// Lists an instrument: tick size (int, str or Decimal), lot size,
     /// daily band in ticks, largest order. Raises `ConfigError`.
@@ -568,7 +612,7 @@ impl Exchange {
     ) -> PyResult<()> {
         let tick =
             PriceScale::new(decimal_arg(tick)?).map_err(|e| config_error(py, e.to_string()))?;
-        self.ex()
+        self.ex()?
             .add_instrument(ke::InstrumentSpec {
                 instrument,
                 tick,
@@ -632,7 +676,7 @@ impl Exchange {
     /// The trading rules of an instrument (``tick`` as a Decimal,
     /// ``lot_size``, ``band_low``, ``band_high``, ``max_qty``), or None.
     fn spec<'py>(&self, py: Python<'py>, instrument: u32) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let Some(s) = self.view().spec(instrument).copied() else {
+        let Some(s) = self.view()?.spec(instrument).copied() else {
             return Ok(None);
         };
         let d = PyDict::new(py);
@@ -655,15 +699,20 @@ impl Exchange {
     /// `poll_held` and `advance_time` ask for them. An exception in a hook
     /// goes to `sys.unraisablehook` and counts as a refusal.
     #[pyo3(signature = (reception, decisions=None))]
-    fn set_reception_hook(&mut self, reception: Py<PyAny>, decisions: Option<Py<PyAny>>) {
-        self.ex().set_reception_hook(Box::new(PyReceptionHook {
+    fn set_reception_hook(
+        &mut self,
+        reception: Py<PyAny>,
+        decisions: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        self.ex()?.set_reception_hook(Box::new(PyReceptionHook {
             reception,
             decisions,
         }));
+        Ok(())
     }
     /// Orders held by the reception seam, by reception number.
     fn held_orders(&self, py: Python<'_>) -> PyResult<Vec<OrderRecord>> {
-        self.view()
+        self.view()?
             .held_orders()
             .map(|o| OrderRecord::new(py, o))
             .collect()
@@ -676,10 +725,11 @@ impl Exchange {
         now: u64,
         mut register: PyRefMut<'_, Register>,
         mut ledger: PyRefMut<'_, Ledger>,
-    ) {
-        let ex = self.ex();
-        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
+    ) -> PyResult<()> {
+        let ex = self.ex()?;
+        let (reg, cash) = (register.inner.get_mut()?, ledger.inner.get_mut()?);
         py.detach(move || ex.poll_held(now, reg, cash));
+        Ok(())
     }
     /// A held order enters the book (same reception number); False if no
     /// such order is held.
@@ -690,10 +740,10 @@ impl Exchange {
         now: u64,
         mut register: PyRefMut<'_, Register>,
         mut ledger: PyRefMut<'_, Ledger>,
-    ) -> bool {
-        let ex = self.ex();
-        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
-        py.detach(move || ex.release_held(reception_number, now, reg, cash))
+    ) -> PyResult<bool> {
+        let ex = self.ex()?;
+        let (reg, cash) = (register.inner.get_mut()?, ledger.inner.get_mut()?);
+        Ok(py.detach(move || ex.release_held(reception_number, now, reg, cash)))
     }
     /// A held order is voided (reservations released); it ends in `state`
     /// (``"cancelled"`` or ``"expired"``). False if no such order is held.
@@ -705,13 +755,12 @@ impl Exchange {
         state: &str,
     ) -> PyResult<bool> {
         let state = end_state_arg(state)?;
-        Ok(self
-            .ex()
-            .void_held(reception_number, state, &mut ledger.inner))
+        let cash = ledger.inner.get_mut()?;
+        Ok(self.ex()?.void_held(reception_number, state, cash))
     }
     /// Every listed instrument.
-    fn instruments(&self) -> Vec<u32> {
-        self.view().instruments().collect()
+    fn instruments(&self) -> PyResult<Vec<u32>> {
+        Ok(self.view()?.instruments().collect())
     }
     /// Advances every book's time to `now` (GTD expiry, held orders).
     fn advance_time(
@@ -720,10 +769,11 @@ impl Exchange {
         now: u64,
         mut register: PyRefMut<'_, Register>,
         mut ledger: PyRefMut<'_, Ledger>,
-    ) {
-        let ex = self.ex();
-        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
+    ) -> PyResult<()> {
+        let ex = self.ex()?;
+        let (reg, cash) = (register.inner.get_mut()?, ledger.inner.get_mut()?);
         py.detach(move || ex.advance_time(now, reg, cash));
+        Ok(())
     }
     /// Expires every day order (end of the trading day).
     fn expire_day(
@@ -732,14 +782,15 @@ impl Exchange {
         now: u64,
         mut register: PyRefMut<'_, Register>,
         mut ledger: PyRefMut<'_, Ledger>,
-    ) {
-        let ex = self.ex();
-        let (reg, cash) = (&mut register.inner, &mut ledger.inner);
+    ) -> PyResult<()> {
+        let ex = self.ex()?;
+        let (reg, cash) = (register.inner.get_mut()?, ledger.inner.get_mut()?);
         py.detach(move || ex.expire_day(now, reg, cash));
+        Ok(())
     }
     /// Takes every message sent since the last call.
     fn drain_outbox(&mut self, py: Python<'_>) -> PyResult<Vec<Outgoing>> {
-        self.ex()
+        self.ex()?
             .drain_outbox()
             .iter()
             .map(|o| Outgoing::new(py, o))
@@ -747,21 +798,21 @@ impl Exchange {
     }
     /// An order by reception number, or None.
     fn order(&self, py: Python<'_>, reception_number: u64) -> PyResult<Option<OrderRecord>> {
-        self.view()
+        self.view()?
             .order(reception_number)
             .map(|o| OrderRecord::new(py, o))
             .transpose()
     }
     /// An investor's open orders.
     fn open_orders_of(&self, py: Python<'_>, user: u64) -> PyResult<Vec<OrderRecord>> {
-        let ex = self.view();
+        let ex = self.view()?;
         let mut v: Vec<&ke::OrderRecord> = ex.open_orders_of(user).collect();
         v.sort_by_key(|o| o.reception_number);
         v.into_iter().map(|o| OrderRecord::new(py, o)).collect()
     }
     /// The match list (drawing 14).
     fn matches(&self, py: Python<'_>) -> PyResult<Vec<MatchRecord>> {
-        self.view()
+        self.view()?
             .matches()
             .iter()
             .map(|m| MatchRecord::new(py, m))
@@ -769,14 +820,15 @@ impl Exchange {
     }
     /// An investor's trades (as buyer or seller).
     fn trades_of(&self, py: Python<'_>, user: u64) -> PyResult<Vec<MatchRecord>> {
-        self.view()
+        self.view()?
             .trades_of(user)
             .map(|m| MatchRecord::new(py, m))
             .collect()
     }
     /// An investor's live or reserved certificates as the ID table shows them.
-    fn holdings_of(&self, user: u64) -> Vec<Holding> {
-        self.view()
+    fn holdings_of(&self, user: u64) -> PyResult<Vec<Holding>> {
+        Ok(self
+            .view()?
             .holdings_of(user)
             .into_iter()
             .map(|h| Holding {
@@ -785,12 +837,13 @@ impl Exchange {
                 shares: h.shares,
                 reserved_to: h.reserved_to,
             })
-            .collect()
+            .collect())
     }
     /// Market data of one book (`depth` levels per side), or None.
     #[pyo3(signature = (instrument, depth=5))]
-    fn market_data(&self, instrument: u32, depth: usize) -> Option<MarketData> {
-        self.view()
+    fn market_data(&self, instrument: u32, depth: usize) -> PyResult<Option<MarketData>> {
+        Ok(self
+            .view()?
             .market_data(instrument, depth)
             .map(|m| MarketData {
                 instrument: m.instrument,
@@ -800,13 +853,13 @@ impl Exchange {
                 asks: m.asks.into_iter().map(Into::into).collect(),
                 last_price: m.last_price,
                 volume: m.volume,
-            })
+            }))
     }
     /// Counters: orders, accepted, amendments, refusals (by name), trades,
     /// matches, register_refusals, signed, verified, shares, settled
     /// (Decimal), anomalies.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        stats_dict(py, self.view().stats())
+        stats_dict(py, self.view()?.stats())
     }
     /// Checks DESIGN.md section 3 across the exchange, the register and the
     /// ledger; raises `InvariantViolation` listing every violation.
@@ -816,8 +869,8 @@ impl Exchange {
         register: &Register,
         ledger: &Ledger,
     ) -> PyResult<()> {
-        let ex = self.ex();
-        let (reg, cash) = (&register.inner, &ledger.inner);
+        let ex = self.ex()?;
+        let (reg, cash) = (register.inner.get()?, ledger.inner.get()?);
         py.detach(move || ex.check_invariants(reg, cash))
             .map_err(|v| {
                 error(
@@ -828,6 +881,9 @@ impl Exchange {
             })
     }
     fn __repr__(&self) -> String {
-        format!("Exchange(user_id={})", self.view().user_id())
+        match self.view() {
+            Ok(x) => format!("Exchange(user_id={})", x.user_id()),
+            Err(_) => "Exchange(<owned by a running Runtime>)".to_owned(),
+        }
     }
 }

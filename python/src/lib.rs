@@ -23,6 +23,7 @@ mod oob;
 mod register;
 mod settle;
 mod sim;
+mod slot;
 
 use pyo3::prelude::*;
 

@@ -6,6 +6,7 @@ use crate::convert::{crypto_kind, fixed};
 use crate::crypto::{signed_arg, KeyPair, Message, PublicKey};
 use crate::errors::error;
 use crate::identity::{identity_kind, store_register, store_revoke, IdentityStore};
+use crate::slot::Slot;
 use kabuken::certs as kce;
 use kabuken::crypto::Signed;
 use kabuken::register as kr;
@@ -487,7 +488,17 @@ impl TransferRecord {
 /// `RegisterError`; a refused request changes nothing.
 #[pyclass(module = "kabuken._native")]
 pub struct Register {
-    pub inner: kr::Register,
+    // Taken by a `Runtime` for its run, put back at shutdown.
+    pub inner: Slot<kr::Register>,
+}
+
+impl Register {
+    /// Wraps an engine value.
+    pub fn wrap(inner: kr::Register) -> Self {
+        Register {
+            inner: Slot::new("Register", inner),
+        }
+    }
 }
 
 #[pymethods]
@@ -512,38 +523,36 @@ impl Register {
             None => kce::CertIdKey::generate(),
         };
         let store = identities.take()?;
-        Ok(Register {
-            inner: kr::Register::new(
-                kr::RegisterConfig {
-                    user_id,
-                    name,
-                    address,
-                    certificate_lifetime,
-                    id_capacity,
-                },
-                key.engine(),
-                id_key,
-                store,
-            ),
+        Ok(Register::wrap(kr::Register::new(
+            kr::RegisterConfig {
+                user_id,
+                name,
+                address,
+                certificate_lifetime,
+                id_capacity,
+            },
+            key.engine(),
+            id_key,
+            store,
+        )))
+    }
+    #[getter]
+    fn user_id(&self) -> PyResult<u64> {
+        Ok(self.inner.get()?.user_id())
+    }
+    #[getter]
+    fn public_key(&self) -> PyResult<PublicKey> {
+        Ok(PublicKey {
+            inner: self.inner.get()?.public_key(),
         })
-    }
-    #[getter]
-    fn user_id(&self) -> u64 {
-        self.inner.user_id()
-    }
-    #[getter]
-    fn public_key(&self) -> PublicKey {
-        PublicKey {
-            inner: self.inner.public_key(),
-        }
     }
     /// Registers a CA-signed attestation with the register's identity store.
     fn add_party(&mut self, attestation: &Bound<'_, PyAny>) -> PyResult<()> {
-        store_register(self.inner.identities_mut(), attestation)
+        store_register(self.inner.get_mut()?.identities_mut(), attestation)
     }
     /// Applies a CA-signed revocation to the register's identity store.
     fn apply_revocation(&mut self, revocation: &Bound<'_, PyAny>) -> PyResult<()> {
-        store_revoke(self.inner.identities_mut(), revocation)
+        store_revoke(self.inner.get_mut()?.identities_mut(), revocation)
     }
     /// Adds an instrument (issued shares start at zero).
     #[pyo3(signature = (instrument, company_name, company_founded, par_value, authorized, restriction="free", locked_until=None, conditions=""))]
@@ -561,6 +570,7 @@ impl Register {
     ) -> PyResult<()> {
         let restriction = restriction_arg(restriction, locked_until)?;
         self.inner
+            .get_mut()?
             .add_instrument(kr::InstrumentConfig {
                 instrument,
                 company_name,
@@ -580,7 +590,7 @@ impl Register {
         now: u64,
     ) -> PyResult<Certificate> {
         let req = signed_arg::<kr::IssueRequest>(request)?;
-        let reg = &mut self.inner;
+        let reg = self.inner.get_mut()?;
         py.detach(|| reg.issue(&req, now))
             .map(Into::into)
             .map_err(|e| register_error(py, &e))
@@ -594,7 +604,7 @@ impl Register {
         now: u64,
     ) -> PyResult<Message> {
         let req = signed_arg::<kr::TransferRequest>(request)?;
-        let reg = &mut self.inner;
+        let reg = self.inner.get_mut()?;
         let r = py
             .detach(|| reg.transfer(&req, now))
             .map_err(|e| register_error(py, &e))?;
@@ -609,7 +619,7 @@ impl Register {
         now: u64,
     ) -> PyResult<Certificate> {
         let req = signed_arg::<kr::CertificateRequest>(request)?;
-        let reg = &mut self.inner;
+        let reg = self.inner.get_mut()?;
         py.detach(|| reg.claim_certificate(&req, now))
             .map(Into::into)
             .map_err(|e| register_error(py, &e))
@@ -623,7 +633,7 @@ impl Register {
         now: u64,
     ) -> PyResult<Message> {
         let req = signed_arg::<kr::DirectTransferRequest>(request)?;
-        let reg = &mut self.inner;
+        let reg = self.inner.get_mut()?;
         let r = py
             .detach(|| reg.direct_transfer(&req, now))
             .map_err(|e| register_error(py, &e))?;
@@ -637,7 +647,7 @@ impl Register {
         now: u64,
     ) -> PyResult<Message> {
         let req = signed_arg::<kr::HoldingsInquiry>(request)?;
-        let reg = &mut self.inner;
+        let reg = self.inner.get_mut()?;
         let r = py
             .detach(|| reg.holdings(&req, now))
             .map_err(|e| register_error(py, &e))?;
@@ -652,7 +662,7 @@ impl Register {
         now: u64,
     ) -> PyResult<Message> {
         let req = signed_arg::<kr::ReissueRequest>(request)?;
-        let reg = &mut self.inner;
+        let reg = self.inner.get_mut()?;
         let r = py
             .detach(|| reg.reissue(&req, now))
             .map_err(|e| register_error(py, &e))?;
@@ -662,6 +672,7 @@ impl Register {
     fn id_list_snapshot(&self, py: Python<'_>, instrument: u32) -> PyResult<Message> {
         let s = self
             .inner
+            .get()?
             .id_list_snapshot(instrument)
             .map_err(|e| register_error(py, &e))?;
         Message::of(py, &s)
@@ -675,6 +686,7 @@ impl Register {
         after: u64,
     ) -> PyResult<Vec<Message>> {
         self.inner
+            .get()?
             .id_list_deltas(instrument, after)
             .map_err(|e| register_error(py, &e))?
             .iter()
@@ -682,41 +694,55 @@ impl Register {
             .collect()
     }
     /// The record of a certificate ID (current or retired), or None.
-    fn record(&self, cert_id: &CertId) -> Option<Record> {
-        self.inner.record(&cert_id.inner).map(Into::into)
+    fn record(&self, cert_id: &CertId) -> PyResult<Option<Record>> {
+        Ok(self.inner.get()?.record(&cert_id.inner).map(Into::into))
     }
     /// The certificate issued under `cert_id` (current or retired), or None.
-    fn certificate(&self, cert_id: &CertId) -> Option<Certificate> {
-        self.inner
+    fn certificate(&self, cert_id: &CertId) -> PyResult<Option<Certificate>> {
+        Ok(self
+            .inner
+            .get()?
             .certificate(&cert_id.inner)
             .cloned()
-            .map(Into::into)
+            .map(Into::into))
     }
     /// The state of a certificate ID in the shared ID table (``"vacant"``,
     /// ``"live"``, ``"reserved"``, ``"spent"``), or None if never allocated.
-    fn id_state(&self, cert_id: &CertId) -> Option<&'static str> {
-        self.inner
+    fn id_state(&self, cert_id: &CertId) -> PyResult<Option<&'static str>> {
+        Ok(self
+            .inner
+            .get()?
             .id_table()
             .get(cert_id.inner.serial)
-            .map(|(s, _)| id_state_name(s))
+            .map(|(s, _)| id_state_name(s)))
     }
     /// The transfer history, in transfer-number order.
-    fn transfers(&self) -> Vec<TransferRecord> {
-        self.inner.transfers().iter().map(Into::into).collect()
+    fn transfers(&self) -> PyResult<Vec<TransferRecord>> {
+        Ok(self
+            .inner
+            .get()?
+            .transfers()
+            .iter()
+            .map(Into::into)
+            .collect())
     }
     /// Shares issued so far for `instrument` (None: unknown instrument).
-    fn issued(&self, instrument: u32) -> Option<u64> {
-        self.inner.issued(instrument)
+    fn issued(&self, instrument: u32) -> PyResult<Option<u64>> {
+        Ok(self.inner.get()?.issued(instrument))
     }
     /// Checks that live shares equal issued shares per instrument; raises
     /// `RegisterError` (kind ``"audit"``) describing the violation.
     fn audit(&self, py: Python<'_>) -> PyResult<()> {
         self.inner
+            .get()?
             .audit()
             .map_err(|m| error(py, "RegisterError", (m, "audit", None::<String>)))
     }
     fn __repr__(&self) -> String {
-        format!("Register(user_id={})", self.inner.user_id())
+        match self.inner.peek() {
+            Some(x) => format!("Register(user_id={})", x.user_id()),
+            None => "Register(<owned by a running Runtime>)".to_owned(),
+        }
     }
 }
 

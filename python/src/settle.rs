@@ -5,6 +5,7 @@
 use crate::convert::{decimal_arg, decimal_out};
 use crate::crypto::{signed_arg, KeyPair, Message, PublicKey};
 use crate::errors::error;
+use crate::slot::Slot;
 use kabuken::settle as ks;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -97,7 +98,17 @@ impl Settlement {
 /// The settlement service's cash ledger.
 #[pyclass(module = "kabuken._native")]
 pub struct Ledger {
-    pub inner: ks::Ledger,
+    // Taken by a `Runtime` for its run, put back at shutdown.
+    pub inner: Slot<ks::Ledger>,
+}
+
+impl Ledger {
+    /// Wraps an engine value.
+    pub fn wrap(inner: ks::Ledger) -> Self {
+        Ledger {
+            inner: Slot::new("Ledger", inner),
+        }
+    }
 }
 
 #[pymethods]
@@ -105,31 +116,36 @@ impl Ledger {
     /// An empty ledger signing its answers as `user_id` with `key`.
     #[new]
     fn new(user_id: u64, key: &KeyPair) -> Self {
-        Ledger {
-            inner: ks::Ledger::new(user_id, key.engine()),
-        }
+        Ledger::wrap(ks::Ledger::new(user_id, key.engine()))
     }
     #[getter]
-    fn user_id(&self) -> u64 {
-        self.inner.user_id()
+    fn user_id(&self) -> PyResult<u64> {
+        Ok(self.inner.get()?.user_id())
     }
     #[getter]
-    fn public_key(&self) -> PublicKey {
-        PublicKey {
-            inner: self.inner.public_key(),
-        }
+    fn public_key(&self) -> PyResult<PublicKey> {
+        Ok(PublicKey {
+            inner: self.inner.get()?.public_key(),
+        })
     }
     /// Trusts `exchange` to send settlement requests signed with `public_key`.
-    fn trust_exchange(&mut self, exchange: u64, public_key: &PublicKey) {
-        self.inner.trust_exchange(exchange, public_key.inner);
+    fn trust_exchange(&mut self, exchange: u64, public_key: &PublicKey) -> PyResult<()> {
+        self.inner
+            .get_mut()?
+            .trust_exchange(exchange, public_key.inner);
+        Ok(())
     }
     /// Registers an investor's key for account inquiries.
-    fn register_investor(&mut self, user_id: u64, public_key: &PublicKey) {
-        self.inner.register_investor(user_id, public_key.inner);
+    fn register_investor(&mut self, user_id: u64, public_key: &PublicKey) -> PyResult<()> {
+        self.inner
+            .get_mut()?
+            .register_investor(user_id, public_key.inner);
+        Ok(())
     }
     /// Opens an empty account; raises `SettlementError` if it exists.
     fn open_account(&mut self, py: Python<'_>, account: u64, owner: u64) -> PyResult<()> {
         self.inner
+            .get_mut()?
             .open_account(account, owner)
             .map_err(|e| settle_error(py, &e))
     }
@@ -137,6 +153,7 @@ impl Ledger {
     fn deposit(&mut self, py: Python<'_>, account: u64, amount: &Bound<'_, PyAny>) -> PyResult<()> {
         let amount = decimal_arg(amount)?;
         self.inner
+            .get_mut()?
             .deposit(account, amount)
             .map_err(|e| settle_error(py, &e))
     }
@@ -149,6 +166,7 @@ impl Ledger {
     ) -> PyResult<()> {
         let amount = decimal_arg(amount)?;
         self.inner
+            .get_mut()?
             .withdraw(account, amount)
             .map_err(|e| settle_error(py, &e))
     }
@@ -163,6 +181,7 @@ impl Ledger {
     ) -> PyResult<()> {
         let amount = decimal_arg(amount)?;
         self.inner
+            .get_mut()?
             .reserve(order, account, owner, amount)
             .map_err(|e| settle_error(py, &e))
     }
@@ -170,12 +189,14 @@ impl Ledger {
     fn release(&mut self, py: Python<'_>, order: u64, amount: &Bound<'_, PyAny>) -> PyResult<()> {
         let amount = decimal_arg(amount)?;
         self.inner
+            .get_mut()?
             .release(order, amount)
             .map_err(|e| settle_error(py, &e))
     }
     /// The account, or None.
     fn account(&self, py: Python<'_>, account: u64) -> PyResult<Option<Account>> {
         self.inner
+            .get()?
             .account(account)
             .map(|a| Account::new(py, account, a))
             .transpose()
@@ -183,7 +204,7 @@ impl Ledger {
     /// Every account by number.
     fn accounts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (id, a) in self.inner.accounts() {
+        for (id, a) in self.inner.get()?.accounts() {
             d.set_item(*id, Account::new(py, *id, a)?)?;
         }
         Ok(d)
@@ -195,26 +216,27 @@ impl Ledger {
         order: u64,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.inner
+            .get()?
             .reserved_for(order)
             .map(|d| decimal_out(py, d))
             .transpose()
     }
     /// Number of open reservations.
     #[getter]
-    fn reservation_count(&self) -> usize {
-        self.inner.reservation_count()
+    fn reservation_count(&self) -> PyResult<usize> {
+        Ok(self.inner.get()?.reservation_count())
     }
     /// Delivery versus payment on an exchange's signed settlement request.
     fn settle(&mut self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Settlement> {
         let req = signed_arg::<ks::SettlementRequest>(request)?;
-        let ledger = &mut self.inner;
+        let ledger = self.inner.get_mut()?;
         let done = py.detach(|| ledger.settle(&req).cloned());
         Settlement::new(py, &done.map_err(|e| settle_error(py, &e))?)
     }
     /// Answers an investor's signed account inquiry (signed answer).
     fn inquiry(&mut self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Message> {
         let req = signed_arg::<ks::AccountInquiry>(request)?;
-        let ledger = &mut self.inner;
+        let ledger = self.inner.get_mut()?;
         let answer = py
             .detach(|| ledger.inquiry(&req))
             .map_err(|e| settle_error(py, &e))?;
@@ -223,6 +245,7 @@ impl Ledger {
     /// Every settled match, in order.
     fn settlements(&self, py: Python<'_>) -> PyResult<Vec<Settlement>> {
         self.inner
+            .get()?
             .settlements()
             .iter()
             .map(|s| Settlement::new(py, s))
@@ -231,7 +254,7 @@ impl Ledger {
     /// Totals: deposited, withdrawn, settled, released (Decimal) and the
     /// number of settlements.
     fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let t = self.inner.totals();
+        let t = self.inner.get()?.totals();
         let d = PyDict::new(py);
         d.set_item("deposited", decimal_out(py, t.deposited)?)?;
         d.set_item("withdrawn", decimal_out(py, t.withdrawn)?)?;
@@ -244,10 +267,14 @@ impl Ledger {
     /// ``"conservation"``) describing the violation.
     fn check_conservation(&self, py: Python<'_>) -> PyResult<()> {
         self.inner
+            .get()?
             .check_conservation()
             .map_err(|m| error(py, "SettlementError", (m, "conservation")))
     }
     fn __repr__(&self) -> String {
-        format!("Ledger(user_id={})", self.inner.user_id())
+        match self.inner.peek() {
+            Some(x) => format!("Ledger(user_id={})", x.user_id()),
+            None => "Ledger(<owned by a running Runtime>)".to_owned(),
+        }
     }
 }
