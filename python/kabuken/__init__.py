@@ -11,7 +11,9 @@ Bound so far: the order book (:class:`Book`, :class:`Market`), bulk replay
 (:class:`CertificateAuthority`, :class:`IdentityStore`), certificates and
 the register (:class:`Certificate`, :class:`Register`,
 :class:`IdListFollower`), settlement (:class:`Ledger`) and the exchange
-(:class:`Exchange`). The runtime is bound when it lands in the engine.
+(:class:`Exchange`), and the concurrent runtime (:class:`Runtime`,
+:class:`Producer`): many threads submitting signed requests, batch
+verification, one sequencer, batch signing.
 """
 
 from __future__ import annotations
@@ -131,6 +133,24 @@ from ._native import (
     sign_settlement_request,
     sign_transfer_request,
     verify_batch,
+)
+from ._native import (
+    DepthSnapshot,
+    Lagged,
+    MarketEvent,
+    Notification,
+    Producer,
+    Response,
+    Runtime,
+    RuntimeOutcome,
+    RuntimeStats,
+    Subscriber,
+)
+from .errors import (
+    Backpressure,
+    KabukenRuntimeError,
+    RuntimeBusy,
+    RuntimeClosed,
 )
 from .errors import (
     CertificateError,
@@ -397,6 +417,20 @@ __all__ = [
     "Outgoing",
     "Exchange",
     "Simulation",
+    "Runtime",
+    "Producer",
+    "Response",
+    "RuntimeStats",
+    "RuntimeOutcome",
+    "Notification",
+    "DepthSnapshot",
+    "MarketEvent",
+    "Lagged",
+    "Subscriber",
+    "KabukenRuntimeError",
+    "RuntimeBusy",
+    "Backpressure",
+    "RuntimeClosed",
     "refusal_codes",
     "matches_frame",
 ]

@@ -8,7 +8,8 @@ Errors: the native functions raise the exceptions of :mod:`kabuken.errors`
 subclasses, ``CryptoError``, ``DecodeError``, ``IdentityError``,
 ``CertificateError``, ``RegisterError``, ``IdListError``,
 ``SettlementError``, ``ExchangeError``/``RequestRefused``/
-``InvariantViolation``), ``TypeError`` for wrong argument types, ``OverflowError`` for
+``InvariantViolation``, ``KabukenRuntimeError``/``RuntimeBusy``/
+``Backpressure``/``RuntimeClosed``), ``TypeError`` for wrong argument types, ``OverflowError`` for
 integers outside the parameter's range, ``ValueError`` for bad values, and
 ``OSError`` (e.g. ``FileNotFoundError``) for unreadable files.
 """
@@ -41,6 +42,7 @@ __all__ = [
     "CommandKind",
     "ConfirmResponse",
     "ConfirmationInfo",
+    "DepthSnapshot",
     "Device",
     "DuressReport",
     "EV_ACCEPTED",
@@ -54,17 +56,20 @@ __all__ = [
     "IdListFollower",
     "IdentityStore",
     "KeyPair",
+    "Lagged",
     "Ledger",
     "LevelInfo",
     "LockedOutNotice",
     "Market",
     "MarketData",
+    "MarketEvent",
     "MatchRecord",
     "Message",
     "Modified",
     "ModifyPriority",
     "MsgKind",
     "NO_PRICE",
+    "Notification",
     "OobConfig",
     "OobService",
     "OrderInfo",
@@ -73,13 +78,18 @@ __all__ = [
     "Party",
     "PendingRequest",
     "Policy",
+    "Producer",
     "PublicKey",
     "Record",
     "Reduced",
     "Register",
     "RejectReason",
     "Rejected",
+    "Response",
     "Role",
+    "Runtime",
+    "RuntimeOutcome",
+    "RuntimeStats",
     "SECOND",
     "SessionToken",
     "Settlement",
@@ -87,6 +97,7 @@ __all__ = [
     "Simulation",
     "StpMode",
     "Submission",
+    "Subscriber",
     "TimeInForce",
     "Trade",
     "Transaction",
@@ -1319,3 +1330,201 @@ class Simulation:
     def wallet(self, user: int, instrument: int) -> list[Certificate]: ...
     def state_hash(self) -> bytes: ...
     def check_invariants(self) -> None: ...
+
+# ---- the concurrent runtime ----------------------------------------------------
+
+@final
+class RuntimeStats:
+    @property
+    def submitted(self) -> int: ...
+    @property
+    def verified(self) -> int: ...
+    @property
+    def refused_unverified(self) -> int: ...
+    @property
+    def verify_batches(self) -> int: ...
+    @property
+    def verify_fallbacks(self) -> int: ...
+    @property
+    def verify_busy_ns(self) -> int: ...
+    @property
+    def sequenced(self) -> int: ...
+    @property
+    def sequence_busy_ns(self) -> int: ...
+    @property
+    def signed_messages(self) -> int: ...
+    @property
+    def signatures(self) -> int: ...
+    @property
+    def sign_busy_ns(self) -> int: ...
+    @property
+    def responses(self) -> int: ...
+    @property
+    def notifications(self) -> int: ...
+
+@final
+class Response:
+    @property
+    def ticket(self) -> int: ...
+    @property
+    def sequence(self) -> Optional[int]: ...
+    @property
+    def accepted(self) -> bool: ...
+    @property
+    def reception_number(self) -> int: ...
+    @property
+    def code(self) -> Optional[int]: ...
+    @property
+    def reason(self) -> Optional[str]: ...
+    @property
+    def signed(self) -> bool: ...
+    @property
+    def message(self) -> Optional[Message]: ...
+
+@final
+class Notification:
+    @property
+    def source(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> Optional[Message]: ...
+    @property
+    def outgoing(self) -> Optional[Outgoing]: ...
+
+@final
+class DepthSnapshot:
+    @property
+    def instrument(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def best_bid(self) -> Optional[tuple[int, int]]: ...
+    @property
+    def best_ask(self) -> Optional[tuple[int, int]]: ...
+    @property
+    def bids(self) -> list[LevelInfo]: ...
+    @property
+    def asks(self) -> list[LevelInfo]: ...
+
+@final
+class MarketEvent:
+    @property
+    def seq(self) -> int: ...
+    @property
+    def instrument(self) -> int: ...
+    @property
+    def event(self) -> _Event: ...
+
+@final
+class Lagged:
+    @property
+    def missed(self) -> int: ...
+
+@final
+class Subscriber:
+    def poll(self) -> Union[MarketEvent, Lagged, None]: ...
+    def drain(self, limit: int = 4096) -> list[Union[MarketEvent, Lagged]]: ...
+    @property
+    def position(self) -> int: ...
+
+@final
+class RuntimeOutcome:
+    @property
+    def stats(self) -> RuntimeStats: ...
+    @property
+    def journal_length(self) -> int: ...
+    @property
+    def state_hash(self) -> bytes: ...
+    @property
+    def exchange(self) -> Exchange: ...
+    @property
+    def register(self) -> Register: ...
+    @property
+    def ledger(self) -> Ledger: ...
+
+@final
+class Producer:
+    def submit(self, request: _MessageArg) -> int: ...
+    def submit_wait(self, request: _MessageArg, timeout: Optional[float] = None) -> int: ...
+    def try_recv(self) -> Optional[Response]: ...
+    def recv(self, timeout: float = 1.0) -> Optional[Response]: ...
+    def drain(self) -> list[Response]: ...
+    @property
+    def in_flight(self) -> int: ...
+
+@final
+class Runtime:
+    def __new__(
+        cls,
+        exchange: Exchange,
+        register: Register,
+        ledger: Ledger,
+        *,
+        verify_workers: int = 1,
+        ingress_capacity: int = 4096,
+        shard_capacity: int = 4096,
+        sign_capacity: int = 4096,
+        verify_batch: int = 64,
+        sign_batch: int = 512,
+        verify_window: float = 0.0001,
+        sign_window: float = 0.0001,
+        trusted_gateway: bool = False,
+        notifications: Optional[int] = None,
+        on_notification: Optional[Callable[[Notification], object]] = None,
+        journal: bool = False,
+        depth: int = 10,
+        event_capacity: int = 65536,
+        max_producers: int = 1024,
+    ) -> Runtime: ...
+    @staticmethod
+    def simulated(
+        *,
+        seed: int = 1,
+        investors: int = 8,
+        instruments: int = 1,
+        orders: int = 1000,
+        producers: int = 1,
+        first_instrument: int = 100,
+        verify_workers: int = 1,
+        ingress_capacity: int = 4096,
+        shard_capacity: int = 4096,
+        sign_capacity: int = 4096,
+        verify_batch: int = 64,
+        sign_batch: int = 512,
+        verify_window: float = 0.0001,
+        sign_window: float = 0.0001,
+        trusted_gateway: bool = False,
+        notifications: Optional[int] = None,
+        on_notification: Optional[Callable[[Notification], object]] = None,
+        journal: bool = False,
+        depth: int = 10,
+        event_capacity: int = 65536,
+        max_producers: int = 1024,
+    ) -> tuple[Runtime, list[list[bytes]]]: ...
+    def producer(
+        self, capacity: int = 1024, on_response: Optional[Callable[[Response], object]] = None
+    ) -> Producer: ...
+    def set_time(self, now: int) -> None: ...
+    @property
+    def time(self) -> int: ...
+    def stats(self) -> RuntimeStats: ...
+    def best(self, instrument: int) -> tuple[Optional[tuple[int, int]], Optional[tuple[int, int]]]: ...
+    def depth(self, instrument: int) -> DepthSnapshot: ...
+    def subscribe(self, from_oldest: bool = False) -> Subscriber: ...
+    def next_notification(self) -> Optional[Notification]: ...
+    @property
+    def instruments(self) -> list[int]: ...
+    @property
+    def exchange_public_key(self) -> PublicKey: ...
+    @property
+    def register_public_key(self) -> PublicKey: ...
+    @property
+    def trusted_gateway(self) -> bool: ...
+    @property
+    def running(self) -> bool: ...
+    def shutdown(self) -> RuntimeOutcome: ...
+    def __enter__(self) -> Runtime: ...
+    def __exit__(self, exc_type: Optional[object], exc: Optional[object], tb: Optional[object]) -> bool: ...

@@ -21,6 +21,7 @@ mod lobster;
 mod messages;
 mod oob;
 mod register;
+mod runtime;
 mod settle;
 mod sim;
 mod slot;
@@ -105,5 +106,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<exchange::Exchange>()?;
     m.add_function(wrap_pyfunction!(exchange::refusal_codes, m)?)?;
     m.add_class::<sim::Simulation>()?;
+    // the concurrent runtime
+    m.add_class::<runtime::Runtime>()?;
+    m.add_class::<runtime::Producer>()?;
+    m.add_class::<runtime::Response>()?;
+    m.add_class::<runtime::RuntimeStats>()?;
+    m.add_class::<runtime::RuntimeOutcome>()?;
+    m.add_class::<runtime::Notification>()?;
+    m.add_class::<runtime::DepthSnapshot>()?;
+    m.add_class::<runtime::MarketEvent>()?;
+    m.add_class::<runtime::Lagged>()?;
+    m.add_class::<runtime::Subscriber>()?;
     Ok(())
 }
