@@ -652,3 +652,82 @@ fn controls_onboard_revoke_and_end_the_day_in_sequence() {
         OrderState::Expired
     );
 }
+
+#[test]
+fn batch_signed_certificates_from_the_runtime_trade_again_synchronously() {
+    use kabuken::book::TimeInForce;
+    use kabuken::exchange::OrderRequest;
+    use kabuken::register::CertificateRequest;
+    use kabuken::types::Side;
+
+    let mut m = market(&cfg(300));
+    let f = flow(&mut m.clients, &m.instruments, 300, 2, 9, false);
+    let rt = Runtime::start(RuntimeConfig::default(), vec![m.shard]).expect("start");
+    let d = drive(&rt, f, None, false);
+    assert_eq!(d.responses, 300);
+    let mut out = rt.shutdown();
+    let s = &mut out.shards[0];
+    let t = s.register.transfers()[0].clone();
+    // The buyer claims its certificate: the register's copy, batch-signed.
+    let buyer = m.clients.iter_mut().find(|c| c.id == t.buyer).unwrap();
+    let claim = buyer.sign(CertificateRequest {
+        user_id: t.buyer,
+        transfer_number: t.transfer_number,
+        dividend_account: String::new(),
+        seq: 0,
+    });
+    let cert = s
+        .register
+        .claim_certificate(&claim, 1_000)
+        .expect("claimed");
+    assert!(matches!(cert.signature, MessageSignature::Batch(_)));
+    cert.verify(&s.register.public_key()).expect("verifies");
+    let back = Signed::from_bytes(&cert.to_bytes()).expect("wire round trip");
+    assert_eq!(back, cert);
+    // It sells it on the synchronous exchange; another investor buys.
+    let sell = buyer.sign(OrderRequest {
+        user_id: t.buyer,
+        instrument: t.instrument,
+        class: 0,
+        side: Side::Sell,
+        price: Some(kabuken::exchange::sim::MID - 900),
+        quantity: t.quantity,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+        certificates: vec![cert.clone()],
+        name_address: "seller".into(),
+        account: t.buyer,
+        cash_cap: None,
+        seq: 0,
+    });
+    let before = s.exchange.matches().len();
+    s.exchange
+        .submit(&sell, 1_000, &mut s.register, &mut s.ledger)
+        .expect("a batch-signed certificate is accepted");
+    let other = m.clients.iter_mut().find(|c| c.id != t.buyer).unwrap();
+    let other_id = other.id;
+    let buy = other.sign(OrderRequest {
+        user_id: other_id,
+        instrument: t.instrument,
+        class: 0,
+        side: Side::Buy,
+        price: Some(kabuken::exchange::sim::MID - 900),
+        quantity: t.quantity,
+        tif: TimeInForce::Ioc,
+        post_only: false,
+        certificates: Vec::new(),
+        name_address: "buyer".into(),
+        account: other_id,
+        cash_cap: None,
+        seq: 0,
+    });
+    s.exchange
+        .submit(&buy, 1_000, &mut s.register, &mut s.ledger)
+        .expect("buy accepted");
+    let after = s.exchange.matches();
+    assert!(after.len() > before, "it traded");
+    assert!(after[before..].iter().any(|x| x.cert_id == cert.body.id));
+    s.exchange
+        .check_invariants(&s.register, &s.ledger)
+        .expect("invariants");
+}
