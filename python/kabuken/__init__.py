@@ -148,6 +148,7 @@ from ._native import (
 )
 from .errors import (
     Backpressure,
+    ControlTimeout,
     KabukenRuntimeError,
     RuntimeBusy,
     RuntimeClosed,
@@ -431,6 +432,7 @@ __all__ = [
     "RuntimeBusy",
     "Backpressure",
     "RuntimeClosed",
+    "ControlTimeout",
     "refusal_codes",
     "matches_frame",
 ]

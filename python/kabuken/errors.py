@@ -31,7 +31,8 @@ that crosses the boundary crashes the interpreter.
     └── KabukenRuntimeError                 the concurrent runtime (kabuken.Runtime)
         ├── RuntimeBusy                     the object is owned by a running Runtime
         ├── Backpressure                    queue full: nothing taken, retry
-        └── RuntimeClosed                   the runtime is shut down
+        ├── RuntimeClosed                   the runtime is shut down
+        └── ControlTimeout                  a control was not applied in time
 
 (The runtime family is named ``KabukenRuntimeError`` so that it does not
 shadow Python's built-in :class:`RuntimeError`; it does not derive from it.)
@@ -285,6 +286,12 @@ class RuntimeClosed(KabukenRuntimeError):
     """The runtime is shut down: it takes no more requests."""
 
 
+class ControlTimeout(KabukenRuntimeError):
+    """A control (``Runtime.add_party``, ``deposit``, ``end_of_day``, ...)
+    was queued but not applied within its timeout; it stays queued and is
+    applied in sequence later."""
+
+
 __all__ = [
     "KabukenError",
     "ConfigError",
@@ -320,4 +327,5 @@ __all__ = [
     "RuntimeBusy",
     "Backpressure",
     "RuntimeClosed",
+    "ControlTimeout",
 ]

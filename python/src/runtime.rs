@@ -11,14 +11,17 @@
 //! released, so several Python threads may share one.
 
 use crate::book::{event_object, LevelInfo};
-use crate::convert::wire_error;
-use crate::crypto::{Message, PublicKey};
+use crate::convert::{decimal_arg, wire_error};
+use crate::crypto::{signed_arg, Message, PublicKey};
 use crate::errors::{config_error, error};
 use crate::exchange::{Exchange, Outgoing};
+use crate::identity::identity_error;
 use crate::register::Register;
+use crate::settle::settle_error;
 use crate::settle::Ledger;
 use kabuken::crypto as kc;
 use kabuken::exchange as ke;
+use kabuken::identity as ki;
 use kabuken::register as kreg;
 use kabuken::runtime as kr;
 use kabuken::runtime::marketdata as md;
@@ -42,6 +45,15 @@ fn closed(py: Python<'_>) -> PyErr {
         "RuntimeClosed",
         ("the runtime is shut down: no more requests",),
     )
+}
+
+fn control_error(py: Python<'_>, e: &kr::ControlError) -> PyErr {
+    match e {
+        kr::ControlError::Closed => closed(py),
+        kr::ControlError::NoSuchShard(_) => PyValueError::new_err(e.to_string()),
+        kr::ControlError::BadCredential(i) | kr::ControlError::Identity(i) => identity_error(py, i),
+        kr::ControlError::Settlement(s) => settle_error(py, s),
+    }
 }
 
 fn backpressure(py: Python<'_>, what: &str) -> PyErr {
@@ -724,6 +736,35 @@ impl Runtime {
         Ok(g)
     }
 
+    /// Queues a control for the shard's sequencer and waits for its
+    /// outcome (GIL released, in slices that notice signals).
+    fn control(&self, py: Python<'_>, control: kr::Control, timeout: f64) -> PyResult<()> {
+        let timeout = seconds_arg("timeout", timeout)?;
+        let handle = {
+            let g = self.running(py)?;
+            let rt = g.as_ref().ok_or_else(|| closed(py))?;
+            // Attestations and revocations are checked here: no GIL.
+            py.detach(|| rt.control(0, control))
+        }
+        .map_err(|e| control_error(py, &e))?;
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let got = py.detach(|| handle.wait(left.min(Duration::from_millis(50))));
+            match got {
+                Some(r) => return r.map_err(|e| control_error(py, &e)),
+                None if left.is_zero() => {
+                    return Err(error(
+                        py,
+                        "ControlTimeout",
+                        ("the control is queued but was not applied within the timeout",),
+                    ))
+                }
+                None => py.check_signals()?,
+            }
+        }
+    }
+
     fn reader(&self, py: Python<'_>, instrument: u32) -> PyResult<&md::DepthReader> {
         self.readers.get(&instrument).ok_or_else(|| {
             error(
@@ -1027,6 +1068,57 @@ impl Runtime {
     fn next_notification(&self, py: Python<'_>) -> PyResult<Option<Notification>> {
         let n = self.notes.as_ref().and_then(|q| lock(&q.queue).pop_front());
         n.map(|n| Notification::new(py, &n)).transpose()
+    }
+    /// A party joins (or renews its attestation) while the runtime runs:
+    /// the exchange and the register learn its key and role, the ledger an
+    /// investor's key. The sequencer applies it in sequence with the
+    /// requests (before any request submitted after this returns); waits up
+    /// to `timeout` seconds (GIL released). Raises `IdentityError`,
+    /// `DecodeError`, `ControlTimeout`, `RuntimeClosed`.
+    #[pyo3(signature = (attestation, timeout=10.0))]
+    fn add_party(
+        &self,
+        py: Python<'_>,
+        attestation: &Bound<'_, PyAny>,
+        timeout: f64,
+    ) -> PyResult<()> {
+        let att = signed_arg::<ki::Attestation>(attestation)?;
+        self.control(py, kr::Control::AddParty(att), timeout)
+    }
+    /// The CA revokes attestations (as `add_party`).
+    #[pyo3(signature = (revocation, timeout=10.0))]
+    fn apply_revocation(
+        &self,
+        py: Python<'_>,
+        revocation: &Bound<'_, PyAny>,
+        timeout: f64,
+    ) -> PyResult<()> {
+        let rev = signed_arg::<ki::Revocation>(revocation)?;
+        self.control(py, kr::Control::Revoke(rev), timeout)
+    }
+    /// Opens a settlement account (as `add_party`); `SettlementError`.
+    #[pyo3(signature = (account, owner, timeout=10.0))]
+    fn open_account(&self, py: Python<'_>, account: u64, owner: u64, timeout: f64) -> PyResult<()> {
+        self.control(py, kr::Control::OpenAccount { account, owner }, timeout)
+    }
+    /// Pays a positive amount (int, str or Decimal) into an account (as
+    /// `add_party`); `SettlementError`.
+    #[pyo3(signature = (account, amount, timeout=10.0))]
+    fn deposit(
+        &self,
+        py: Python<'_>,
+        account: u64,
+        amount: &Bound<'_, PyAny>,
+        timeout: f64,
+    ) -> PyResult<()> {
+        let amount = decimal_arg(amount)?;
+        self.control(py, kr::Control::Deposit { account, amount }, timeout)
+    }
+    /// End of the trading day at the exchange clock: day orders expire (as
+    /// `add_party`).
+    #[pyo3(signature = (timeout=10.0))]
+    fn end_of_day(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        self.control(py, kr::Control::EndOfDay, timeout)
     }
     /// The listed instruments.
     #[getter]

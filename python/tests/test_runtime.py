@@ -14,7 +14,7 @@ import pytest
 import kabuken as k
 from kabuken import errors as E
 
-from _world import ALICE, BOB, CAROL, INST, World
+from _world import ALICE, BOB, CA_ID, CAROL, INST, NOT_AFTER, World, seed
 
 
 def submit_all(p: k.Producer, flow: List[bytes], got: Dict[int, k.Response]) -> Tuple[List[int], int]:
@@ -401,8 +401,77 @@ def test_bad_input_raises() -> None:
     rt3.shutdown()
 
 
+def test_controls_in_sequence_with_the_requests() -> None:
+    w = World()
+    cert = w.issue(ALICE, 100)
+    rt = k.Runtime(w.exchange, w.register, w.ledger)
+    rt.set_time(w.now)
+    p = rt.producer(16)
+
+    def ask(order: k.Message) -> k.Response:
+        p.submit(order)
+        r = p.recv(30.0)
+        assert r is not None
+        return r
+
+    # A newcomer is unknown until the CA's attestation is added.
+    dave, key = 1003, k.KeyPair(seed(1003))
+    first = k.sign_order(key, dave, 1, INST, "buy", 10, 1000, account=dave, name_address="Dave, Tokyo")
+    r = ask(first)
+    assert not r.accepted and r.sequence is None
+    att = w.ca.issue(dave, "Party 1003", key.public_key, 0, NOT_AFTER, k.Role.INVESTOR, w.policy)
+    rt.add_party(att)
+    rt.open_account(dave, dave)
+    rt.deposit(dave, "5000.00")
+    r = ask(k.sign_order(key, dave, 2, INST, "buy", 10, 1000, account=dave, name_address="Dave, Tokyo"))
+    assert r.accepted, r.reason
+    # Refusals raise the engine's errors; nothing changes.
+    other = k.CertificateAuthority(CA_ID, "Test CA", k.KeyPair(seed(99)))
+    with pytest.raises(E.IdentityError):
+        rt.add_party(other.issue(1004, "Mallory", k.KeyPair(seed(1004)).public_key, 0, NOT_AFTER, k.Role.INVESTOR))
+    with pytest.raises(E.DecodeError):
+        rt.add_party(b"junk")
+    with pytest.raises(E.DecodeError):
+        rt.add_party(first)
+    with pytest.raises(TypeError):
+        rt.apply_revocation(42)  # type: ignore[arg-type]
+    with pytest.raises(E.SettlementError) as ei:
+        rt.open_account(dave, dave)
+    assert ei.value.kind == "duplicate_account"
+    with pytest.raises(E.SettlementError) as ei:
+        rt.deposit(424242, 10)
+    assert ei.value.kind == "unknown_account"
+    with pytest.raises(E.SettlementError):
+        rt.deposit(dave, -5)
+    with pytest.raises(TypeError):
+        rt.deposit(dave, 1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        rt.end_of_day(timeout=-1.0)
+    try:
+        rt.deposit(dave, 1, timeout=0.0)
+    except E.ControlTimeout:
+        pass  # queued; applied in sequence anyway
+    # A revoked investor's orders are refused.
+    serial = w.attestations[CAROL].body()["serial"]
+    rt.apply_revocation(w.ca.revoke([serial], w.now))
+    assert not ask(w.order(CAROL, "buy", 10, 1000)).accepted
+    # End of day: day orders expire.
+    day = ask(w.order(ALICE, "sell", 50, 2000, [cert], tif=k.TimeInForce.DAY))
+    assert day.accepted
+    rt.end_of_day()
+    out = rt.shutdown()
+    with pytest.raises(E.RuntimeClosed):
+        rt.end_of_day()
+    order = w.exchange.order(day.reception_number)
+    assert order is not None and order.state == "expired"
+    acct = w.ledger.account(dave)
+    assert acct is not None and acct.available + acct.reserved == 5001
+    assert out.stats.sequenced >= 3
+    w.check()
+
+
 def test_errors_hierarchy() -> None:
-    for cls in (E.RuntimeBusy, E.Backpressure, E.RuntimeClosed):
+    for cls in (E.RuntimeBusy, E.Backpressure, E.RuntimeClosed, E.ControlTimeout):
         assert issubclass(cls, E.KabukenRuntimeError) and issubclass(cls, E.KabukenError)
         assert not issubclass(cls, RuntimeError)
     assert k.KabukenRuntimeError is E.KabukenRuntimeError
