@@ -320,7 +320,7 @@ impl Lagged {
 }
 
 /// A reader of one shard's market event stream.
-#[pyclass(module = "kabuken._native")]
+#[pyclass(module = "kabuken._native", frozen)]
 pub struct Subscriber {
     inner: Mutex<md::Subscriber>,
 }
@@ -406,7 +406,7 @@ impl RuntimeOutcome {
 /// with `try_recv` / `recv`; several Python threads may share one
 /// producer (calls are serialized), though one producer per thread avoids
 /// the contention.
-#[pyclass(module = "kabuken._native")]
+#[pyclass(module = "kabuken._native", frozen)]
 pub struct Producer {
     inner: Mutex<kr::Producer>,
     // Responses taken while `submit_wait` waited for room, handed out first.
@@ -549,7 +549,7 @@ struct Owners {
 }
 
 /// The concurrent runtime over one shard (exchange, register, ledger).
-#[pyclass(module = "kabuken._native")]
+#[pyclass(module = "kabuken._native", frozen)]
 pub struct Runtime {
     inner: RwLock<Option<kr::Runtime>>,
     owners: Mutex<Option<Owners>>,

@@ -476,3 +476,27 @@ def test_errors_hierarchy() -> None:
         assert not issubclass(cls, RuntimeError)
     assert k.KabukenRuntimeError is E.KabukenRuntimeError
     assert not hasattr(k, "RuntimeError")
+
+
+def test_lagging_subscriber_and_dropping_a_running_runtime() -> None:
+    import gc
+
+    answers: List[k.Response] = []
+    rt, flows = k.Runtime.simulated(seed=14, orders=200, event_capacity=4, on_notification=lambda n: None)
+    sub = rt.subscribe()
+    p = rt.producer(256, on_response=answers.append)
+    for req in flows[0]:
+        p.submit_wait(req)
+    while rt.stats().responses < 200:
+        threading.Event().wait(0.01)
+    first = sub.poll()
+    assert isinstance(first, k.Lagged) and first.missed > 0 and "Lagged(" in repr(first)
+    rest = sub.drain()
+    assert 0 < len(rest) <= 8 and all(isinstance(e, k.MarketEvent) for e in rest)
+    assert "MarketEvent(" in repr(rest[0])
+    # Dropped while running (callbacks installed): it shuts down, no hang.
+    del rt
+    gc.collect()
+    with pytest.raises(E.RuntimeClosed):
+        p.submit(flows[0][0])
+    assert len(answers) == 200
