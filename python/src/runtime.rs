@@ -29,6 +29,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -564,10 +565,13 @@ pub struct Runtime {
 
 /// The notification queue (``notifications=<capacity>``): bounded, the
 /// signing stage waits while it is full (back-pressure, never a loss). It
-/// outlives the runtime, so what is left at shutdown can still be read.
+/// outlives the runtime, so what is left at shutdown can still be read;
+/// once shutdown begins the bound is lifted, so a host that does not drain
+/// while shutting down cannot hang it.
 struct NoteQueue {
     queue: Mutex<VecDeque<kr::Notification>>,
     capacity: usize,
+    closing: AtomicBool,
 }
 
 impl NoteQueue {
@@ -576,7 +580,7 @@ impl NoteQueue {
         loop {
             {
                 let mut q = lock(&self.queue);
-                if q.len() < self.capacity {
+                if q.len() < self.capacity || self.closing.load(Ordering::Acquire) {
                     q.extend(n.take());
                     return;
                 }
@@ -660,6 +664,7 @@ impl Config {
                 let q = Arc::new(NoteQueue {
                     queue: Mutex::new(VecDeque::new()),
                     capacity: n,
+                    closing: AtomicBool::new(false),
                 });
                 notes = Some(Arc::clone(&q));
                 kr::NotificationSink::Callback(Box::new(move |n| q.push(n)))
@@ -776,8 +781,18 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Lifts the notification queue's bound (shutdown begins).
+    fn unbound_notes(&self) {
+        if let Some(q) = &self.notes {
+            q.closing.store(true, Ordering::Release);
+        }
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.unbound_notes();
         // Dropping a running runtime joins its threads; a notification
         // callback on them may want the GIL, so release it meanwhile.
         let rt = self
@@ -1154,9 +1169,10 @@ impl Runtime {
     }
     /// Stops taking requests, drains every stage (each accepted request
     /// gets its response), joins the threads (GIL released) and hands the
-    /// exchange, register and ledger back, synchronous again. With a
-    /// notification queue, drain it from another thread meanwhile or make
-    /// it large enough. Raises `RuntimeClosed` when called twice.
+    /// exchange, register and ledger back, synchronous again. The
+    /// notifications left are kept for `next_notification` (the queue's
+    /// bound is lifted while draining). Raises `RuntimeClosed` when called
+    /// twice.
     fn shutdown(&self, py: Python<'_>) -> PyResult<RuntimeOutcome> {
         let rt = self
             .inner
@@ -1164,6 +1180,7 @@ impl Runtime {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or_else(|| closed(py))?;
+        self.unbound_notes();
         let out = py.detach(move || rt.shutdown());
         let kr::Outcome {
             mut shards,

@@ -500,3 +500,16 @@ def test_lagging_subscriber_and_dropping_a_running_runtime() -> None:
     with pytest.raises(E.RuntimeClosed):
         p.submit(flows[0][0])
     assert len(answers) == 200
+
+
+def test_shutdown_with_a_full_notification_queue_does_not_hang() -> None:
+    rt, flows = k.Runtime.simulated(seed=15, investors=4, orders=200, notifications=2)
+    p = rt.producer(1024)
+    tickets = [p.submit(req) for req in flows[0]]
+    out = rt.shutdown()  # nobody drained the two-entry queue meanwhile
+    got = {r.ticket: r for r in p.drain()}
+    check_answers(rt, got, tickets)
+    notes: List[k.Notification] = []
+    while (n := rt.next_notification()) is not None:
+        notes.append(n)
+    assert len(notes) == out.stats.notifications > 2
