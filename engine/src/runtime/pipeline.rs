@@ -732,7 +732,7 @@ pub struct Outcome {
 pub struct Runtime {
     inner: Arc<Inner>,
     verifiers: Vec<JoinHandle<()>>,
-    sequencers: Vec<JoinHandle<Option<(Shard, Vec<Sequenced>)>>>,
+    sequencers: Vec<JoinHandle<Option<ShardDone>>>,
     signer: Option<JoinHandle<()>>,
     subscribers: Vec<Subscriber>,
 }
@@ -746,6 +746,10 @@ impl core::fmt::Debug for Runtime {
             .finish()
     }
 }
+
+/// What a sequencer hands back: its shard and its journal (`None` when it
+/// failed).
+type ShardDone = (Shard, Vec<Sequenced>);
 
 struct ShardRun {
     shard: Shard,
