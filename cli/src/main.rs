@@ -796,8 +796,13 @@ fn simulate_runtime(a: &RuntimeSim) -> Res {
             a.seed, a.threads, a.producers, a.investors, a.instruments
         );
         println!("setup         {setup_s:.2} s; investors signed {orders} orders in {client_sign_s:.2} s (not measured)");
+        let path = if a.trusted {
+            "reception, match, certificate transfer, batch-signed register documents, settlement; no per-order signature"
+        } else {
+            "verify, match, certificate transfer, batch-signed receipts and notices, settlement"
+        };
         println!(
-            "full load     {} orders in {wall:.2} s: {rate:.0} orders/s end to end (verify, match, transfer, batch-signed receipts and notices, settlement)",
+            "full load     {} orders in {wall:.2} s: {rate:.0} orders/s end to end ({path})",
             d_full.responses
         );
         if !a.trusted {

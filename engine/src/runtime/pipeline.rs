@@ -467,6 +467,7 @@ struct Inner {
     producers: Box<[OnceLock<ProducerSlot>]>,
     next_producer: AtomicUsize,
     closing: AtomicBool,
+    failed: AtomicBool,
     submitting: AtomicUsize,
     verifiers_done: AtomicBool,
     sequencers_left: AtomicUsize,
@@ -484,13 +485,22 @@ struct Inner {
 
 /// Pushes into a bounded queue, waiting while it is full (back-pressure
 /// inside the pipeline: a stage waits for the next, nothing is dropped).
-fn push_wait<T>(q: &ArrayQueue<T>, mut v: T) {
+fn push_wait<T>(q: &ArrayQueue<T>, v: T) {
+    let _ = push_unless(q, v, None);
+}
+
+/// [`push_wait`], giving up (and handing the value back) once `stop` is set:
+/// for pushes to a sequencer, which may have failed.
+fn push_unless<T>(q: &ArrayQueue<T>, mut v: T, stop: Option<&AtomicBool>) -> Result<(), T> {
     let b = Backoff::new();
     loop {
         match q.push(v) {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err(back) => {
                 v = back;
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return Err(v);
+                }
                 if b.is_completed() {
                     std::thread::yield_now();
                 } else {
@@ -708,6 +718,11 @@ pub struct Outcome {
     /// Per shard, the sequenced input (empty unless
     /// [`RuntimeConfig::journal`]).
     pub journal: Vec<Vec<Sequenced>>,
+    /// Shards whose sequencer failed (a panic in the engine: a bug). Their
+    /// state is not handed back (it cannot be trusted), the runtime stopped
+    /// taking requests, and requests in flight to them got no answer; the
+    /// other shards are complete.
+    pub failed_shards: Vec<usize>,
     /// Final counters.
     pub stats: RuntimeStats,
 }
@@ -717,7 +732,7 @@ pub struct Outcome {
 pub struct Runtime {
     inner: Arc<Inner>,
     verifiers: Vec<JoinHandle<()>>,
-    sequencers: Vec<JoinHandle<(Shard, Vec<Sequenced>)>>,
+    sequencers: Vec<JoinHandle<Option<ShardDone>>>,
     signer: Option<JoinHandle<()>>,
     subscribers: Vec<Subscriber>,
 }
@@ -731,6 +746,10 @@ impl core::fmt::Debug for Runtime {
             .finish()
     }
 }
+
+/// What a sequencer hands back: its shard and its journal (`None` when it
+/// failed).
+type ShardDone = (Shard, Vec<Sequenced>);
 
 struct ShardRun {
     shard: Shard,
@@ -859,6 +878,7 @@ impl Runtime {
             producers: (0..cfg.max_producers).map(|_| OnceLock::new()).collect(),
             next_producer: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
             verifiers_done: AtomicBool::new(workers == 0),
             sequencers_left: AtomicUsize::new(n),
@@ -888,7 +908,20 @@ impl Runtime {
                 let inner = Arc::clone(&inner);
                 std::thread::Builder::new()
                     .name(format!("kabuken-seq-{}", run.index))
-                    .spawn(move || sequencer(&inner, run))
+                    .spawn(move || {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            sequencer(&inner, run)
+                        }));
+                        if r.is_err() {
+                            // A bug in the engine: the shard's state cannot
+                            // be trusted. Stop taking requests; let the other
+                            // stages finish.
+                            inner.failed.store(true, Ordering::SeqCst);
+                            inner.closing.store(true, Ordering::SeqCst);
+                            inner.sequencers_left.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        r.ok()
+                    })
                     .expect("spawn sequencer")
             })
             .collect();
@@ -1017,6 +1050,13 @@ impl Runtime {
         self.inner.notify.as_ref().and_then(ArrayQueue::pop)
     }
 
+    /// Whether a sequencer failed (see [`Outcome::failed_shards`]); the
+    /// runtime then takes no more requests.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.inner.failed.load(Ordering::SeqCst)
+    }
+
     /// The counters so far.
     #[must_use]
     pub fn stats(&self) -> RuntimeStats {
@@ -1042,16 +1082,22 @@ impl Runtime {
         inner.verifiers_done.store(true, Ordering::SeqCst);
         let mut shards = Vec::new();
         let mut journal = Vec::new();
-        for s in self.sequencers.drain(..) {
-            if let Ok((shard, j)) = s.join() {
-                shards.push(shard);
-                journal.push(j);
+        let mut kept = Vec::new();
+        let mut failed_shards = Vec::new();
+        for (k, s) in self.sequencers.drain(..).enumerate() {
+            match s.join() {
+                Ok(Some((shard, j))) => {
+                    shards.push(shard);
+                    journal.push(j);
+                    kept.push(k);
+                }
+                _ => failed_shards.push(k),
             }
         }
         if let Some(s) = self.signer.take() {
             let _ = s.join();
         }
-        for (k, s) in shards.iter_mut().enumerate() {
+        for (s, &k) in shards.iter_mut().zip(&kept) {
             while let Some(docs) = inner.back[k].pop() {
                 s.register.attach_signed(docs);
             }
@@ -1064,6 +1110,7 @@ impl Runtime {
         Outcome {
             shards,
             journal,
+            failed_shards,
             stats: inner.counters.snapshot(),
         }
     }
@@ -1170,7 +1217,9 @@ fn verify_worker(inner: &Inner, w: usize) {
             match verdict {
                 Ok(()) => {
                     ok += 1;
-                    push_wait(&inner.shard_queues[env.shard], env);
+                    // Only a failed sequencer (see `Outcome::failed_shards`)
+                    // makes this give up.
+                    let _ = push_unless(&inner.shard_queues[env.shard], env, Some(&inner.failed));
                 }
                 Err(why) => {
                     refused += 1;
