@@ -152,6 +152,7 @@ from .errors import (
     KabukenRuntimeError,
     RuntimeBusy,
     RuntimeClosed,
+    RuntimeFailed,
 )
 from .errors import (
     CertificateError,
@@ -432,6 +433,7 @@ __all__ = [
     "RuntimeBusy",
     "Backpressure",
     "RuntimeClosed",
+    "RuntimeFailed",
     "ControlTimeout",
     "refusal_codes",
     "matches_frame",

@@ -9,7 +9,7 @@ subclasses, ``CryptoError``, ``DecodeError``, ``IdentityError``,
 ``CertificateError``, ``RegisterError``, ``IdListError``,
 ``SettlementError``, ``ExchangeError``/``RequestRefused``/
 ``InvariantViolation``, ``KabukenRuntimeError``/``RuntimeBusy``/
-``Backpressure``/``RuntimeClosed``/``ControlTimeout``), ``TypeError`` for wrong argument types, ``OverflowError`` for
+``Backpressure``/``RuntimeClosed``/``RuntimeFailed``/``ControlTimeout``), ``TypeError`` for wrong argument types, ``OverflowError`` for
 integers outside the parameter's range, ``ValueError`` for bad values, and
 ``OSError`` (e.g. ``FileNotFoundError``) for unreadable files.
 """
@@ -1528,6 +1528,8 @@ class Runtime:
     def register_public_key(self) -> PublicKey: ...
     @property
     def trusted_gateway(self) -> bool: ...
+    @property
+    def failed(self) -> bool: ...
     @property
     def running(self) -> bool: ...
     def shutdown(self) -> RuntimeOutcome: ...

@@ -32,6 +32,7 @@ that crosses the boundary crashes the interpreter.
         ├── RuntimeBusy                     the object is owned by a running Runtime
         ├── Backpressure                    queue full: nothing taken, retry
         ├── RuntimeClosed                   the runtime is shut down
+        ├── RuntimeFailed                   the sequencer failed (an engine bug)
         └── ControlTimeout                  a control was not applied in time
 
 (The runtime family is named ``KabukenRuntimeError`` so that it does not
@@ -286,6 +287,13 @@ class RuntimeClosed(KabukenRuntimeError):
     """The runtime is shut down: it takes no more requests."""
 
 
+class RuntimeFailed(KabukenRuntimeError):
+    """The runtime's sequencer failed (a panic in the engine: a bug). The
+    runtime took no more requests, requests in flight got no answer, and
+    the exchange, register and ledger it owned are not handed back (their
+    state cannot be trusted); using them raises this error."""
+
+
 class ControlTimeout(KabukenRuntimeError):
     """A control (``Runtime.add_party``, ``deposit``, ``end_of_day``, ...)
     was queued but not applied within its timeout; it stays queued and is
@@ -327,5 +335,6 @@ __all__ = [
     "RuntimeBusy",
     "Backpressure",
     "RuntimeClosed",
+    "RuntimeFailed",
     "ControlTimeout",
 ]

@@ -37,6 +37,19 @@ pub fn replay_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     error(py, "ReplayError", (message.into(),))
 }
 
+/// `RuntimeFailed(message)`: the runtime that owned `what` failed.
+pub fn runtime_failed(what: &str) -> PyErr {
+    Python::attach(|py| {
+        error(
+            py,
+            "RuntimeFailed",
+            (format!(
+                "the Runtime that owned this {what} failed (an engine bug): its state was not handed back"
+            ),),
+        )
+    })
+}
+
 /// `RuntimeBusy(message)`: `what` is owned by a running `Runtime`.
 pub fn runtime_busy(what: &str) -> PyErr {
     Python::attach(|py| {

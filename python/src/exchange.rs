@@ -514,6 +514,10 @@ impl Exchange {
     pub fn put(&mut self, inner: ke::Exchange) {
         self.slot().put(inner);
     }
+    /// The runtime that took the engine value failed.
+    pub fn fail(&mut self) {
+        self.slot().fail();
+    }
     /// Whether the engine value has received orders (a runtime needs a
     /// fresh exchange).
     pub fn orders_received(&self) -> PyResult<u64> {

@@ -1159,6 +1159,16 @@ impl Runtime {
     fn trusted_gateway(&self) -> bool {
         self.trusted
     }
+    /// Whether the sequencer failed (an engine bug); the runtime then takes
+    /// no more requests and `shutdown()` raises `RuntimeFailed`.
+    #[getter]
+    fn failed(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(kr::Runtime::failed)
+    }
     /// Whether the runtime is still running (not shut down).
     #[getter(running)]
     fn running_now(&self) -> bool {
@@ -1169,7 +1179,8 @@ impl Runtime {
     }
     /// Stops taking requests, drains every stage (each accepted request
     /// gets its response), joins the threads (GIL released) and hands the
-    /// exchange, register and ledger back, synchronous again. The
+    /// exchange, register and ledger back, synchronous again (raises
+    /// `RuntimeFailed`, handing nothing back, if the sequencer failed). The
     /// notifications left are kept for `next_notification` (the queue's
     /// bound is lifted while draining). Raises `RuntimeClosed` when called
     /// twice.
@@ -1185,11 +1196,25 @@ impl Runtime {
         let kr::Outcome {
             mut shards,
             journal,
+            failed_shards,
             stats,
         } = out;
-        let shard = shards
-            .pop()
-            .ok_or_else(|| config_error(py, "the runtime returned no shard"))?;
+        let Some(shard) = shards.pop() else {
+            // The sequencer failed (an engine bug): its state is not handed
+            // back, it cannot be trusted.
+            if let Some(o) = lock(&self.owners).take() {
+                o.exchange.borrow_mut(py).fail();
+                o.register.borrow_mut(py).inner.fail();
+                o.ledger.borrow_mut(py).inner.fail();
+            }
+            return Err(error(
+                py,
+                "RuntimeFailed",
+                (format!(
+                    "the sequencer of shard {failed_shards:?} failed (an engine bug): requests in flight got no answer and the exchange, register and ledger are not handed back"
+                ),),
+            ));
+        };
         let state_hash = PyBytes::new(py, &shard.state_hash()).unbind();
         let (exchange, register, ledger) = match lock(&self.owners).take() {
             Some(o) => {

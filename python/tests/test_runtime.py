@@ -62,7 +62,7 @@ def check_answers(rt: k.Runtime, got: Dict[int, k.Response], tickets: List[int],
 def test_threads_each_with_a_producer() -> None:
     rt, flows = k.Runtime.simulated(seed=5, investors=12, instruments=2, orders=600, producers=4, journal=True)
     assert len(flows) == 4 and sum(map(len, flows)) == 600 and rt.instruments == [100, 101]
-    assert rt.running and not rt.trusted_gateway and "Runtime(" in repr(rt)
+    assert rt.running and not rt.failed and not rt.trusted_gateway and "Runtime(" in repr(rt)
     rt.set_time(10)
     assert rt.time == 10
     results: List[Optional[Tuple[List[int], Dict[int, k.Response]]]] = [None] * 4
@@ -471,7 +471,7 @@ def test_controls_in_sequence_with_the_requests() -> None:
 
 
 def test_errors_hierarchy() -> None:
-    for cls in (E.RuntimeBusy, E.Backpressure, E.RuntimeClosed, E.ControlTimeout):
+    for cls in (E.RuntimeBusy, E.Backpressure, E.RuntimeClosed, E.RuntimeFailed, E.ControlTimeout):
         assert issubclass(cls, E.KabukenRuntimeError) and issubclass(cls, E.KabukenError)
         assert not issubclass(cls, RuntimeError)
     assert k.KabukenRuntimeError is E.KabukenRuntimeError
