@@ -745,13 +745,16 @@ impl Runtime {
     /// outcome (GIL released, in slices that notice signals).
     fn control(&self, py: Python<'_>, control: kr::Control, timeout: f64) -> PyResult<()> {
         let timeout = seconds_arg("timeout", timeout)?;
-        let handle = {
-            let g = self.running(py)?;
-            let rt = g.as_ref().ok_or_else(|| closed(py))?;
-            // Attestations and revocations are checked here: no GIL.
-            py.detach(|| rt.control(0, control))
-        }
-        .map_err(|e| control_error(py, &e))?;
+        // Attestations and revocations are checked here: no GIL. The lock
+        // is taken and released without the GIL (never hold it while
+        // taking the GIL: `shutdown` waits for it).
+        let handle = py
+            .detach(|| {
+                let g = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+                g.as_ref().map(|rt| rt.control(0, control))
+            })
+            .ok_or_else(|| closed(py))?
+            .map_err(|e| control_error(py, &e))?;
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
@@ -1185,11 +1188,15 @@ impl Runtime {
     /// bound is lifted while draining). Raises `RuntimeClosed` when called
     /// twice.
     fn shutdown(&self, py: Python<'_>) -> PyResult<RuntimeOutcome> {
-        let rt = self
-            .inner
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        // Taken without the GIL (a reader may be about to need it), and
+        // released at once: the shutdown itself runs without the lock.
+        let rt = py
+            .detach(|| {
+                self.inner
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+            })
             .ok_or_else(|| closed(py))?;
         self.unbound_notes();
         let out = py.detach(move || rt.shutdown());

@@ -14,7 +14,7 @@ import pytest
 import kabuken as k
 from kabuken import errors as E
 
-from _world import ALICE, BOB, CA_ID, CAROL, INST, NOT_AFTER, World, seed
+from _world import ALICE, BOB, CA_ID, CAROL, CASH, INST, NOT_AFTER, World, seed
 
 
 def submit_all(p: k.Producer, flow: List[bytes], got: Dict[int, k.Response]) -> Tuple[List[int], int]:
@@ -513,3 +513,54 @@ def test_shutdown_with_a_full_notification_queue_does_not_hang() -> None:
     while (n := rt.next_notification()) is not None:
         notes.append(n)
     assert len(notes) == out.stats.notifications > 2
+
+
+def test_controls_stats_and_shutdown_from_several_threads() -> None:
+    w = World()
+    answers: List[k.Response] = []
+    rt = k.Runtime(w.exchange, w.register, w.ledger, on_notification=lambda n: None)
+    rt.set_time(w.now)
+    p = rt.producer(64, on_response=answers.append)
+    stop = threading.Event()
+    counts = {"controls": 0, "stats": 0, "orders": 0}
+
+    def controls() -> None:
+        while not stop.is_set():
+            try:
+                rt.deposit(ALICE, 1, timeout=2.0)
+                counts["controls"] += 1
+            except (E.RuntimeClosed, E.ControlTimeout):
+                # ControlTimeout: queued as the sequencer stopped; not applied.
+                return
+
+    def readers() -> None:
+        while not stop.is_set():
+            try:
+                rt.stats()
+                rt.best(INST)
+                counts["stats"] += 1
+            except E.RuntimeClosed:
+                return
+
+    def orders() -> None:
+        for _ in range(40):
+            try:
+                p.submit_wait(w.order(BOB, "buy", 10, 900), timeout=10.0)
+                counts["orders"] += 1
+            except E.RuntimeClosed:
+                return
+
+    ts = [threading.Thread(target=f) for f in (controls, readers, orders)]
+    for t in ts:
+        t.start()
+    threading.Event().wait(0.3)
+    out = rt.shutdown()
+    stop.set()
+    for t in ts:
+        t.join(20.0)
+        assert not t.is_alive(), "a thread hung"
+    assert counts["controls"] > 0 and counts["stats"] > 0 and counts["orders"] > 0
+    assert out.stats.responses == len(answers) == counts["orders"]
+    acct = w.ledger.account(ALICE)
+    assert acct is not None and acct.available == CASH + counts["controls"]
+    w.check()
