@@ -48,6 +48,7 @@ fn many_producers_signed_flow_equals_synchronous_replay() {
             verify_workers: 2,
             journal: true,
             notifications: sink,
+            signing_thread: false,
             ..RuntimeConfig::default()
         },
         vec![m.shard],
@@ -184,6 +185,14 @@ fn many_producers_signed_flow_equals_synchronous_replay() {
 
 #[test]
 fn back_pressure_loses_nothing_and_shutdown_drains() {
+    // With a signing thread, and with the verification workers running
+    // the signing stage between their batches.
+    for signing_thread in [true, false] {
+        back_pressure_case(signing_thread);
+    }
+}
+
+fn back_pressure_case(signing_thread: bool) {
     let mut m = market(&cfg(400));
     let flows = flow(&mut m.clients, &m.instruments, 400, 8, 3, false);
     let rt = Runtime::start(
@@ -194,6 +203,7 @@ fn back_pressure_loses_nothing_and_shutdown_drains() {
             sign_capacity: 2,
             verify_batch: 3,
             sign_batch: 2,
+            signing_thread,
             ..RuntimeConfig::default()
         },
         vec![m.shard],
