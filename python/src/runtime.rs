@@ -608,6 +608,7 @@ impl Config {
         sign_batch: usize,
         verify_window: f64,
         sign_window: f64,
+        signing_thread: bool,
         trusted_gateway: bool,
         notifications: Option<usize>,
         on_notification: Option<Py<PyAny>>,
@@ -689,6 +690,7 @@ impl Config {
                 sign_batch,
                 verify_window: seconds_arg("verify_window", verify_window)?,
                 sign_window: seconds_arg("sign_window", sign_window)?,
+                signing_thread,
                 trusted_gateway,
                 notifications,
                 journal,
@@ -814,11 +816,12 @@ impl Runtime {
     /// Starts the runtime over `exchange`, `register` and `ledger`, which
     /// it owns until `shutdown()` (their methods raise `RuntimeBusy`
     /// meanwhile). The exchange must not have received orders. Windows
-    /// are in seconds. `notifications`: a queue capacity (drain it with
+    /// are in seconds. `signing_thread=False` runs the signing stage on the
+    /// verification workers between their batches. `notifications`: a queue capacity (drain it with
     /// `next_notification`), or `on_notification(Notification)` called on
     /// the signing thread, or neither (discarded). Raises `ConfigError`.
     #[new]
-    #[pyo3(signature = (exchange, register, ledger, *, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
+    #[pyo3(signature = (exchange, register, ledger, *, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, signing_thread=true, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
     fn new(
         py: Python<'_>,
         exchange: Py<Exchange>,
@@ -832,6 +835,7 @@ impl Runtime {
         sign_batch: usize,
         verify_window: f64,
         sign_window: f64,
+        signing_thread: bool,
         trusted_gateway: bool,
         notifications: Option<usize>,
         on_notification: Option<Py<PyAny>>,
@@ -850,6 +854,7 @@ impl Runtime {
             sign_batch,
             verify_window,
             sign_window,
+            signing_thread,
             trusted_gateway,
             notifications,
             on_notification,
@@ -897,7 +902,7 @@ impl Runtime {
     /// `i` belongs to producer `i % producers`, so each signer's orders
     /// stay in one list, in order). Returns ``(runtime, flows)``.
     #[staticmethod]
-    #[pyo3(signature = (*, seed=1, investors=8, instruments=1, orders=1000, producers=1, first_instrument=100, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
+    #[pyo3(signature = (*, seed=1, investors=8, instruments=1, orders=1000, producers=1, first_instrument=100, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, signing_thread=true, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
     fn simulated(
         py: Python<'_>,
         seed: u64,
@@ -914,6 +919,7 @@ impl Runtime {
         sign_batch: usize,
         verify_window: f64,
         sign_window: f64,
+        signing_thread: bool,
         trusted_gateway: bool,
         notifications: Option<usize>,
         on_notification: Option<Py<PyAny>>,
@@ -942,6 +948,7 @@ impl Runtime {
             sign_batch,
             verify_window,
             sign_window,
+            signing_thread,
             trusted_gateway,
             notifications,
             on_notification,

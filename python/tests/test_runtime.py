@@ -564,3 +564,42 @@ def test_controls_stats_and_shutdown_from_several_threads() -> None:
     acct = w.ledger.account(ALICE)
     assert acct is not None and acct.available == CASH + counts["controls"]
     w.check()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_signing_on_the_verification_workers(workers: int) -> None:
+    rt, flows = k.Runtime.simulated(
+        seed=16,
+        investors=8,
+        orders=300,
+        producers=2,
+        verify_workers=workers,
+        signing_thread=False,
+        shard_capacity=4,
+        sign_capacity=4,
+        notifications=16,
+    )
+    results: List[Tuple[List[int], Dict[int, k.Response]]] = []
+
+    def run(i: int) -> None:
+        got: Dict[int, k.Response] = {}
+        tickets, _ = submit_all(rt.producer(8), flows[i], got)
+        results.append((tickets, got))
+
+    drained: List[k.Notification] = []
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in ts:
+        t.start()
+    while any(t.is_alive() for t in ts):
+        while (n := rt.next_notification()) is not None:
+            drained.append(n)
+        threading.Event().wait(0.001)
+    for t in ts:
+        t.join()
+    assert len(results) == 2
+    for tickets, got in results:
+        check_answers(rt, got, tickets)
+    out = rt.shutdown()
+    while (n := rt.next_notification()) is not None:
+        drained.append(n)
+    assert out.stats.responses == 300 and len(drained) == out.stats.notifications
