@@ -1306,7 +1306,7 @@ fn verify_worker(inner: &Inner, w: usize) {
                 let (r, f) = verify_requests(&inner.directory[shard].read(), &reqs);
                 fb |= f;
                 for (k, i) in idx.into_iter().enumerate() {
-                    v[i] = r[k].clone();
+                    v[i] = r[k];
                 }
             }
             (v, fb)
