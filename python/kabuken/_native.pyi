@@ -1472,6 +1472,7 @@ class Runtime:
         verify_window: float = 0.0001,
         sign_window: float = 0.0001,
         signing_thread: bool = True,
+        record_latency: bool = False,
         trusted_gateway: bool = False,
         notifications: Optional[int] = None,
         on_notification: Optional[Callable[[Notification], object]] = None,
@@ -1498,6 +1499,7 @@ class Runtime:
         verify_window: float = 0.0001,
         sign_window: float = 0.0001,
         signing_thread: bool = True,
+        record_latency: bool = False,
         trusted_gateway: bool = False,
         notifications: Optional[int] = None,
         on_notification: Optional[Callable[[Notification], object]] = None,
@@ -1522,6 +1524,7 @@ class Runtime:
     def open_account(self, account: int, owner: int, timeout: float = 10.0) -> None: ...
     def deposit(self, account: int, amount: _Amount, timeout: float = 10.0) -> None: ...
     def end_of_day(self, timeout: float = 10.0) -> None: ...
+    def take_latencies(self) -> npt.NDArray[np.uint64]: ...
     @property
     def instruments(self) -> list[int]: ...
     @property

@@ -25,6 +25,7 @@ use kabuken::identity as ki;
 use kabuken::register as kreg;
 use kabuken::runtime as kr;
 use kabuken::runtime::marketdata as md;
+use numpy::PyArray1;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -609,6 +610,7 @@ impl Config {
         verify_window: f64,
         sign_window: f64,
         signing_thread: bool,
+        record_latency: bool,
         trusted_gateway: bool,
         notifications: Option<usize>,
         on_notification: Option<Py<PyAny>>,
@@ -691,6 +693,7 @@ impl Config {
                 verify_window: seconds_arg("verify_window", verify_window)?,
                 sign_window: seconds_arg("sign_window", sign_window)?,
                 signing_thread,
+                record_latency,
                 trusted_gateway,
                 notifications,
                 journal,
@@ -821,7 +824,7 @@ impl Runtime {
     /// `next_notification`), or `on_notification(Notification)` called on
     /// the signing thread, or neither (discarded). Raises `ConfigError`.
     #[new]
-    #[pyo3(signature = (exchange, register, ledger, *, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, signing_thread=true, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
+    #[pyo3(signature = (exchange, register, ledger, *, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, signing_thread=true, record_latency=false, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
     fn new(
         py: Python<'_>,
         exchange: Py<Exchange>,
@@ -836,6 +839,7 @@ impl Runtime {
         verify_window: f64,
         sign_window: f64,
         signing_thread: bool,
+        record_latency: bool,
         trusted_gateway: bool,
         notifications: Option<usize>,
         on_notification: Option<Py<PyAny>>,
@@ -855,6 +859,7 @@ impl Runtime {
             verify_window,
             sign_window,
             signing_thread,
+            record_latency,
             trusted_gateway,
             notifications,
             on_notification,
@@ -902,7 +907,7 @@ impl Runtime {
     /// `i` belongs to producer `i % producers`, so each signer's orders
     /// stay in one list, in order). Returns ``(runtime, flows)``.
     #[staticmethod]
-    #[pyo3(signature = (*, seed=1, investors=8, instruments=1, orders=1000, producers=1, first_instrument=100, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, signing_thread=true, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
+    #[pyo3(signature = (*, seed=1, investors=8, instruments=1, orders=1000, producers=1, first_instrument=100, verify_workers=1, ingress_capacity=4096, shard_capacity=4096, sign_capacity=4096, verify_batch=64, sign_batch=512, verify_window=0.0001, sign_window=0.0001, signing_thread=true, record_latency=false, trusted_gateway=false, notifications=None, on_notification=None, journal=false, depth=10, event_capacity=65536, max_producers=1024))]
     fn simulated(
         py: Python<'_>,
         seed: u64,
@@ -920,6 +925,7 @@ impl Runtime {
         verify_window: f64,
         sign_window: f64,
         signing_thread: bool,
+        record_latency: bool,
         trusted_gateway: bool,
         notifications: Option<usize>,
         on_notification: Option<Py<PyAny>>,
@@ -949,6 +955,7 @@ impl Runtime {
             verify_window,
             sign_window,
             signing_thread,
+            record_latency,
             trusted_gateway,
             notifications,
             on_notification,
@@ -1144,6 +1151,17 @@ impl Runtime {
     #[pyo3(signature = (timeout=10.0))]
     fn end_of_day(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         self.control(py, kr::Control::EndOfDay, timeout)
+    }
+    /// The latencies recorded since the last call (ns, from `submit` to
+    /// the answer being ready for the producer, in delivery order; empty
+    /// unless ``record_latency=True``), as a numpy ``uint64`` array.
+    fn take_latencies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let v = self
+            .running(py)?
+            .as_ref()
+            .map(kr::Runtime::take_latencies)
+            .unwrap_or_default();
+        Ok(PyArray1::from_vec(py, v))
     }
     /// The listed instruments.
     #[getter]

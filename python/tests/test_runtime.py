@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import pytest
 
 import kabuken as k
@@ -176,9 +177,14 @@ def test_backpressure_retried_without_loss() -> None:
 
 
 def test_shutdown_drains_everything_in_flight() -> None:
-    rt, flows = k.Runtime.simulated(seed=8, investors=6, orders=200, producers=1)
+    rt, flows = k.Runtime.simulated(seed=8, investors=6, orders=200, producers=1, record_latency=True)
     p = rt.producer(1024)
     tickets = [p.submit(req) for req in flows[0]]
+    while rt.stats().responses < 200:
+        threading.Event().wait(0.001)
+    lat = rt.take_latencies()
+    assert lat.dtype == np.uint64 and len(lat) == 200 and (lat > 0).all()
+    assert len(rt.take_latencies()) == 0
     out = rt.shutdown()
     assert out.stats.submitted == out.stats.responses == 200
     got = {r.ticket: r for r in p.drain()}
