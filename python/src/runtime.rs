@@ -1152,6 +1152,14 @@ impl Runtime {
     fn end_of_day(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         self.control(py, kr::Control::EndOfDay, timeout)
     }
+    /// Requests and jobs waiting in the queues now: ``(ingress, sequencer,
+    /// signing)``. For monitoring.
+    fn queue_depths(&self, py: Python<'_>) -> PyResult<(usize, usize, usize)> {
+        Ok(self
+            .running(py)?
+            .as_ref()
+            .map_or((0, 0, 0), kr::Runtime::queue_depths))
+    }
     /// The latencies recorded since the last call (ns, from `submit` to
     /// the answer being ready for the producer, in delivery order; empty
     /// unless ``record_latency=True``), as a numpy ``uint64`` array.

@@ -185,6 +185,7 @@ def test_shutdown_drains_everything_in_flight() -> None:
     lat = rt.take_latencies()
     assert lat.dtype == np.uint64 and len(lat) == 200 and (lat > 0).all()
     assert len(rt.take_latencies()) == 0
+    assert rt.queue_depths() == (0, 0, 0)
     out = rt.shutdown()
     assert out.stats.submitted == out.stats.responses == 200
     got = {r.ticket: r for r in p.drain()}
