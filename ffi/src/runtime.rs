@@ -1,0 +1,1131 @@
+//! The concurrent runtime (`kbk_runtime`, DESIGN 2.3/2.4): shards made of
+//! existing `kbk_exchange`/`kbk_register`/`kbk_ledger` handles run on
+//! their own threads; producers (`kbk_producer`, one per thread) submit
+//! signed requests as wire bytes and get batch-signed answers; the host
+//! reads best bid/ask and depth lock-free, follows the market event stream
+//! (`kbk_subscriber`) and takes the notifications for other parties.
+
+use crate::book::{event_to_c, kbk_event, kbk_level, level_to_c};
+use crate::crypto::side;
+use crate::exchange::{
+    flatten, kbk_exchange, kbk_ledger, kbk_outgoing, ExchangeHandle, LedgerHandle,
+};
+use crate::message::{kbk_message, new_message, wire_err};
+use crate::register::{kbk_register, RegisterHandle};
+use crate::status::*;
+use core::ffi::c_void;
+use engine::crypto::{Message, Signed};
+use engine::register::RegisterDoc;
+use engine::runtime::marketdata::{DepthSnapshot, Poll, Subscriber};
+use engine::runtime::{
+    Notification, NotificationSink, Producer, Request, Response, ResponseSink, Runtime,
+    RuntimeConfig, RuntimeStats, Shard, SubmitError,
+};
+use std::cell::Cell;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+/// `kbk_runtime_config.notifications`: signed and counted, then dropped.
+pub const KBK_NOTIFY_DISCARD: u32 = 0;
+/// Kept in a bounded queue read with `kbk_runtime_next_notification`.
+pub const KBK_NOTIFY_QUEUE: u32 = 1;
+/// Handed to `kbk_runtime_config.notify` on the signing thread.
+pub const KBK_NOTIFY_CALLBACK: u32 = 2;
+
+/// `kbk_outgoing.kind` of a runtime notification: a certificate the
+/// register made at a transfer (the message), for its holder `user`.
+pub const KBK_OUT_REGISTER_CERTIFICATE: u32 = 7;
+/// An ID-list delta of the register (the message).
+pub const KBK_OUT_ID_LIST_DELTA: u32 = 8;
+
+/// Called with each notification item on the runtime's signing thread
+/// (keep it short): the item and its message (NULL for
+/// `KBK_OUT_RELEASED`), both valid only during the call (copy the bytes
+/// with `kbk_message_bytes` to keep them). It must not call
+/// `kbk_runtime_shutdown` or `kbk_runtime_free`.
+pub type kbk_notification_callback = Option<
+    extern "C" fn(userdata: *mut c_void, item: *const kbk_outgoing, message: *const kbk_message),
+>;
+
+/// Called with each response of a producer on the runtime's signing
+/// thread (keep it short): the response and its answer (NULL in
+/// trusted-gateway mode), both valid only during the call. It must not
+/// call `kbk_runtime_shutdown` or `kbk_runtime_free`.
+pub type kbk_response_callback = Option<
+    extern "C" fn(userdata: *mut c_void, response: *const kbk_response, answer: *const kbk_message),
+>;
+
+/// How a runtime is built (`kbk_runtime_config_default` fills it in).
+/// Every count and capacity is at least 1.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct kbk_runtime_config {
+    /// Verification worker threads (1..=64; unused in trusted-gateway mode).
+    pub verify_workers: usize,
+    /// Capacity of each worker's ingress queue (up to 2^24).
+    pub ingress_capacity: usize,
+    /// Capacity of each shard's sequencer queue (up to 2^24).
+    pub shard_capacity: usize,
+    /// Capacity of the signing stage's queue (up to 2^24).
+    pub sign_capacity: usize,
+    /// Most requests verified in one batch (up to 2^16).
+    pub verify_batch: usize,
+    /// Most requests whose messages share one batch signature (up to 2^16).
+    pub sign_batch: usize,
+    /// How long a verification worker waits to fill a batch, in
+    /// nanoseconds (0: never; at most one second).
+    pub verify_window_ns: u64,
+    /// How long the signing stage waits to fill a batch (as above).
+    pub sign_window_ns: u64,
+    /// Price levels published per side and instrument (up to 1024).
+    pub depth: usize,
+    /// Capacity of each shard's market event ring (up to 2^24).
+    pub event_capacity: usize,
+    /// Most producers over the runtime's life (up to 2^16).
+    pub max_producers: usize,
+    /// `KBK_NOTIFY_QUEUE`: how many items the queue holds before the
+    /// signing stage waits for the host (up to 2^24).
+    pub notification_capacity: usize,
+    /// `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored).
+    pub notify: kbk_notification_callback,
+    /// Passed to `notify`.
+    pub notify_userdata: *mut c_void,
+    /// `KBK_NOTIFY_*`.
+    pub notifications: u32,
+    /// 1: trusted-gateway mode (no signature checked, answers unsigned:
+    /// responses carry no message, see `kbk_response`).
+    pub trusted_gateway: u8,
+    /// Zero.
+    pub reserved: [u8; 3],
+}
+
+/// The runtime's counters (monotonic).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct kbk_runtime_counters {
+    /// Requests taken by producers' submit calls.
+    pub submitted: u64,
+    /// Requests whose signature the verification stage accepted.
+    pub verified: u64,
+    /// Requests refused by the verification stage.
+    pub refused_unverified: u64,
+    /// Batch verifications run.
+    pub verify_batches: u64,
+    /// Batches that failed and were decided one by one.
+    pub verify_fallbacks: u64,
+    /// Time the verification workers spent working (summed, ns).
+    pub verify_busy_ns: u64,
+    /// Requests sequenced (global sequence numbers handed out).
+    pub sequenced: u64,
+    /// Time the sequencers spent working (summed, ns).
+    pub sequence_busy_ns: u64,
+    /// Messages signed by the signing stage.
+    pub signed_messages: u64,
+    /// Ed25519 signatures made (one per batch per key).
+    pub signatures: u64,
+    /// Time the signing stage spent working (ns).
+    pub sign_busy_ns: u64,
+    /// Responses delivered to producers.
+    pub responses: u64,
+    /// Notifications delivered (or discarded on request).
+    pub notifications: u64,
+}
+
+fn stats_to_c(s: RuntimeStats) -> kbk_runtime_counters {
+    kbk_runtime_counters {
+        submitted: s.submitted,
+        verified: s.verified,
+        refused_unverified: s.refused_unverified,
+        verify_batches: s.verify_batches,
+        verify_fallbacks: s.verify_fallbacks,
+        verify_busy_ns: s.verify_busy_ns,
+        sequenced: s.sequenced,
+        sequence_busy_ns: s.sequence_busy_ns,
+        signed_messages: s.signed_messages,
+        signatures: s.signatures,
+        sign_busy_ns: s.sign_busy_ns,
+        responses: s.responses,
+        notifications: s.notifications,
+    }
+}
+
+/// The answer to one submitted request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct kbk_response {
+    /// The ticket `kbk_producer_submit` gave.
+    pub ticket: u64,
+    /// The global sequence number (when `has_sequence`; 0 means the
+    /// verification stage refused it and nothing changed).
+    pub sequence: u64,
+    /// The reception number the answer names (0 for none).
+    pub reception_number: u64,
+    /// 0: accepted (the answer is a reception receipt); otherwise the
+    /// error notice's refusal code (see `kbk_refusal_name`).
+    pub refusal: u32,
+    /// 0 or 1.
+    pub has_sequence: u8,
+    /// 1 when the answer is signed and given as a message; 0 in
+    /// trusted-gateway mode, where answers are not signed.
+    pub has_answer: u8,
+    /// Zero.
+    pub reserved: [u8; 2],
+}
+
+/// Best bid and ask of an instrument as last published.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct kbk_quote {
+    /// Best bid price in ticks (when `has_bid`).
+    pub bid_price: i64,
+    /// Quantity at the best bid.
+    pub bid_qty: u64,
+    /// Best ask price in ticks (when `has_ask`).
+    pub ask_price: i64,
+    /// Quantity at the best ask.
+    pub ask_qty: u64,
+    /// The global sequence number of the last request reflected.
+    pub seq: u64,
+    /// Instrument.
+    pub instrument: u32,
+    /// 0 or 1.
+    pub has_bid: u8,
+    /// 0 or 1.
+    pub has_ask: u8,
+    /// Zero.
+    pub reserved: [u8; 2],
+}
+
+/// One entry of a shard's market event stream.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct kbk_market_event {
+    /// Position in the shard's stream (0, 1, 2, ...).
+    pub seq: u64,
+    /// The book event.
+    pub event: kbk_event,
+    /// The instrument whose book emitted it.
+    pub instrument: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+// ---- callbacks ----------------------------------------------------------------
+
+/// A C callback's `userdata`, carried to the runtime's threads.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+
+// SAFETY: the header requires callbacks and their `userdata` to be usable
+// from the runtime's threads (they are called on the signing thread); this
+// library never dereferences the pointer, it only hands it back to C.
+unsafe impl Send for UserData {}
+// SAFETY: as above.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+thread_local! {
+    /// Set on the signing thread while a C callback runs, so shutdown from
+    /// inside it is refused instead of waiting for itself.
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+fn in_callback(f: impl FnOnce()) {
+    IN_CALLBACK.with(|c| c.set(true));
+    f();
+    IN_CALLBACK.with(|c| c.set(false));
+}
+
+fn not_in_callback() -> Res {
+    if IN_CALLBACK.with(Cell::get) {
+        return Err(Fail::new(
+            KBK_STATUS_RUNTIME_IN_CALLBACK,
+            "the runtime would wait for its own callback",
+        ));
+    }
+    Ok(())
+}
+
+type Item = (kbk_outgoing, Option<Vec<u8>>);
+
+/// A notification flattened into outbox items (see `kbk_outgoing`).
+fn flatten_note(n: Notification, q: &mut VecDeque<Item>) {
+    match n {
+        Notification::Exchange(o) => flatten(o, q),
+        Notification::Register(RegisterDoc::Certificate(c)) => q.push_back((
+            kbk_outgoing {
+                user: c.body.holder,
+                kind: KBK_OUT_REGISTER_CERTIFICATE,
+                ..kbk_outgoing::default()
+            },
+            Some(c.to_bytes()),
+        )),
+        Notification::Register(RegisterDoc::Delta(d)) => q.push_back((
+            kbk_outgoing {
+                kind: KBK_OUT_ID_LIST_DELTA,
+                ..kbk_outgoing::default()
+            },
+            Some(d.to_bytes()),
+        )),
+    }
+}
+
+/// A message handle for the duration of a callback (NULL when none).
+struct Temp(*mut kbk_message);
+
+impl Temp {
+    fn new(bytes: Option<Vec<u8>>) -> Self {
+        Temp(
+            bytes
+                .and_then(|b| new_message(b).ok())
+                .unwrap_or(core::ptr::null_mut()),
+        )
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        crate::message::kbk_message_free(self.0);
+    }
+}
+
+/// The notification queue of `KBK_NOTIFY_QUEUE`, owned by the handle so it
+/// stays readable after shutdown. When full, the signing stage waits
+/// (back-pressure) until the host takes items, except during shutdown.
+#[derive(Debug)]
+struct NoteQueue {
+    items: Mutex<VecDeque<Item>>,
+    capacity: usize,
+    closing: AtomicBool,
+}
+
+impl NoteQueue {
+    fn push(&self, n: Notification) {
+        let mut add = VecDeque::new();
+        flatten_note(n, &mut add);
+        loop {
+            {
+                let mut q = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+                if q.len() < self.capacity || self.closing.load(Ordering::Acquire) {
+                    q.extend(add);
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    fn pop(&self) -> Option<Item> {
+        self.items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+}
+
+fn response_to_c(r: &Response) -> (kbk_response, Option<Vec<u8>>) {
+    fn bytes<T: Message>(m: &Signed<T>) -> Option<Vec<u8>> {
+        (!m.is_pending()).then(|| m.to_bytes())
+    }
+    let (reception_number, refusal, b) = match &r.answer {
+        Ok(rc) => (rc.body.reception_number, 0, bytes(rc)),
+        Err(n) => (n.body.reception_number, u32::from(n.body.reason), bytes(n)),
+    };
+    (
+        kbk_response {
+            ticket: r.ticket,
+            sequence: r.sequence.unwrap_or(0),
+            reception_number,
+            refusal,
+            has_sequence: u8::from(r.sequence.is_some()),
+            has_answer: u8::from(b.is_some()),
+            reserved: [0; 2],
+        },
+        b,
+    )
+}
+
+// ---- the runtime --------------------------------------------------------------
+
+/// A running runtime (or one that was shut down: it then answers
+/// `KBK_STATUS_RUNTIME_CLOSED`, except for `kbk_runtime_stats`, which gives
+/// the final counters, and `kbk_runtime_next_notification`, which still
+/// gives what is queued).
+///
+/// Thread safety: thread-safe (`Sync`): every call may be made from any
+/// thread at the same time, except `kbk_runtime_free`, which must be the
+/// last call on it.
+#[derive(Debug)]
+pub struct kbk_runtime {
+    _private: [u8; 0],
+}
+
+enum State {
+    Running(Runtime),
+    Stopped(RuntimeStats),
+}
+
+#[repr(C)]
+struct RuntimeHandle {
+    header: Header,
+    state: RwLock<State>,
+    /// The addresses of the lent exchange, register and ledger handles, per
+    /// shard (shutdown takes the same ones back).
+    lent: Vec<[usize; 3]>,
+    notes: Option<Arc<NoteQueue>>,
+}
+
+impl Handle for RuntimeHandle {
+    const MAGIC: u64 = 0x6b62_6b5f_7275_6e74; // "kbk_runt"
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl Drop for RuntimeHandle {
+    fn drop(&mut self) {
+        // Dropping a running runtime shuts it down: a full notification
+        // queue must not make that wait.
+        if let Some(n) = &self.notes {
+            n.closing.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl RuntimeHandle {
+    fn running<R>(&self, f: impl FnOnce(&Runtime) -> Res<R>) -> Res<R> {
+        match &*self.state.read().unwrap_or_else(PoisonError::into_inner) {
+            State::Running(rt) => f(rt),
+            State::Stopped(_) => Err(closed()),
+        }
+    }
+}
+
+impl RuntimeHandle {
+    /// The published depth of `instrument`, read without locks.
+    fn snapshot(&self, instrument: u32) -> Res<DepthSnapshot> {
+        self.running(|rt| {
+            rt.depth_reader(instrument)
+                .map(|r| r.read())
+                .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "instrument not listed"))
+        })
+    }
+}
+
+fn closed() -> Fail {
+    Fail::new(KBK_STATUS_RUNTIME_CLOSED, "the runtime was shut down")
+}
+
+#[inline]
+fn rt_ref(rt: *const kbk_runtime, f: impl FnOnce(&RuntimeHandle) -> Res) -> kbk_status {
+    with_ref(rt.cast::<RuntimeHandle>(), f)
+}
+
+const MAX_CAPACITY: usize = 1 << 24;
+
+fn count(v: usize, max: usize, what: &str) -> Res<usize> {
+    if v == 0 || v > max {
+        return Err(Fail::arg(format!("{what} must be 1..={max}, got {v}")));
+    }
+    Ok(v)
+}
+
+fn window(ns: u64, what: &str) -> Res<Duration> {
+    if ns > 1_000_000_000 {
+        return Err(Fail::arg(format!(
+            "{what} must be at most 1 s, got {ns} ns"
+        )));
+    }
+    Ok(Duration::from_nanos(ns))
+}
+
+/// The engine's configuration from C's (range-checked), and the
+/// notification queue when there is one.
+fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQueue>>)> {
+    if c.reserved != [0; 3] {
+        return Err(Fail::arg("reserved must be zero"));
+    }
+    let mut notes = None;
+    let notifications = match c.notifications {
+        KBK_NOTIFY_DISCARD => NotificationSink::Discard,
+        KBK_NOTIFY_QUEUE => {
+            let q = Arc::new(NoteQueue {
+                items: Mutex::new(VecDeque::new()),
+                capacity: count(
+                    c.notification_capacity,
+                    MAX_CAPACITY,
+                    "notification_capacity",
+                )?,
+                closing: AtomicBool::new(false),
+            });
+            notes = Some(q.clone());
+            NotificationSink::Callback(Box::new(move |n| q.push(n)))
+        }
+        KBK_NOTIFY_CALLBACK => {
+            let cb = c
+                .notify
+                .ok_or_else(|| Fail::null("notify (with KBK_NOTIFY_CALLBACK)"))?;
+            let ud = UserData(c.notify_userdata);
+            NotificationSink::Callback(Box::new(move |n| {
+                let mut items = VecDeque::new();
+                flatten_note(n, &mut items);
+                for (item, bytes) in items {
+                    let m = Temp::new(bytes);
+                    in_callback(|| cb(ud.get(), &item, m.0));
+                }
+            }))
+        }
+        v => return Err(Fail::arg(format!("notifications must be 0..=2, got {v}"))),
+    };
+    let cfg = RuntimeConfig {
+        verify_workers: count(c.verify_workers, 64, "verify_workers")?,
+        ingress_capacity: count(c.ingress_capacity, MAX_CAPACITY, "ingress_capacity")?,
+        shard_capacity: count(c.shard_capacity, MAX_CAPACITY, "shard_capacity")?,
+        sign_capacity: count(c.sign_capacity, MAX_CAPACITY, "sign_capacity")?,
+        verify_batch: count(c.verify_batch, 1 << 16, "verify_batch")?,
+        sign_batch: count(c.sign_batch, 1 << 16, "sign_batch")?,
+        verify_window: window(c.verify_window_ns, "verify_window_ns")?,
+        sign_window: window(c.sign_window_ns, "sign_window_ns")?,
+        trusted_gateway: flag(c.trusted_gateway, "trusted_gateway")?,
+        notifications,
+        journal: false,
+        depth: count(c.depth, 1024, "depth")?,
+        event_capacity: count(c.event_capacity, MAX_CAPACITY, "event_capacity")?,
+        max_producers: count(c.max_producers, 1 << 16, "max_producers")?,
+    };
+    Ok((cfg, notes))
+}
+
+/// The default configuration into `*out` (notifications discarded; set
+/// `notifications` to `KBK_NOTIFY_QUEUE` or `KBK_NOTIFY_CALLBACK` to get
+/// them).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_config_default(out: *mut kbk_runtime_config) -> kbk_status {
+    guard(|| {
+        let o = crate::status::out(out, "out")?;
+        let d = RuntimeConfig::default();
+        let ns = |w: Duration| u64::try_from(w.as_nanos()).unwrap_or(u64::MAX);
+        o.set(kbk_runtime_config {
+            verify_workers: d.verify_workers,
+            ingress_capacity: d.ingress_capacity,
+            shard_capacity: d.shard_capacity,
+            sign_capacity: d.sign_capacity,
+            verify_batch: d.verify_batch,
+            sign_batch: d.sign_batch,
+            verify_window_ns: ns(d.verify_window),
+            sign_window_ns: ns(d.sign_window),
+            depth: d.depth,
+            event_capacity: d.event_capacity,
+            max_producers: d.max_producers,
+            notification_capacity: 4096,
+            notify: None,
+            notify_userdata: core::ptr::null_mut(),
+            notifications: KBK_NOTIFY_DISCARD,
+            trusted_gateway: 0,
+            reserved: [0; 3],
+        });
+        Ok(())
+    })
+}
+
+/// Starts a runtime with `n` shards: shard `i` is `exchanges[i]` with
+/// `registers[i]` (the register the exchange was made with) and
+/// `ledgers[i]`. The runtime takes their contents: until
+/// `kbk_runtime_shutdown` gives them back, every call on those handles
+/// answers `KBK_STATUS_IN_USE` (freeing them is allowed, but then they
+/// cannot be given back). Each exchange must not have received orders yet,
+/// and no instrument may be in two shards (`KBK_STATUS_RUNTIME_START`); a
+/// handle given twice, or already lent, is refused. On any failure every
+/// handle keeps its contents. Free the runtime with `kbk_runtime_free`.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_start(
+    config: *const kbk_runtime_config,
+    exchanges: *const *mut kbk_exchange,
+    registers: *const *mut kbk_register,
+    ledgers: *const *mut kbk_ledger,
+    n: usize,
+    out: *mut *mut kbk_runtime,
+) -> kbk_status {
+    guard(|| {
+        let o = crate::status::out(out, "out")?;
+        let c = req(config, "config")?;
+        let ex = slice(exchanges, n, "exchanges")?;
+        let reg = slice(registers, n, "registers")?;
+        let led = slice(ledgers, n, "ledgers")?;
+        if n == 0 {
+            return Err(Fail::new(KBK_STATUS_RUNTIME_START, "no shard"));
+        }
+        if n > 256 {
+            return Err(Fail::arg(format!("at most 256 shards, got {n}")));
+        }
+        let (cfg, notes) = config_from(c)?;
+        // Exclusive access to every handle first (a handle given twice is
+        // refused here), then the engine's start checks, then the taking:
+        // a refused start leaves every handle as it was.
+        let mut held = Vec::with_capacity(n);
+        for i in 0..n {
+            held.push((
+                exclusive(ex[i].cast::<ExchangeHandle>())?,
+                exclusive(reg[i].cast::<RegisterHandle>())?,
+                exclusive(led[i].cast::<LedgerHandle>())?,
+            ));
+        }
+        let mut instruments = HashSet::new();
+        for (k, (e, _, _)) in held.iter_mut().enumerate() {
+            let e = &e.get().ex;
+            if e.stats().orders != 0 {
+                return Err(Fail::new(
+                    KBK_STATUS_RUNTIME_START,
+                    format!("shard {k}'s exchange has received orders"),
+                ));
+            }
+            for i in e.instruments() {
+                if !instruments.insert(i) {
+                    return Err(Fail::new(
+                        KBK_STATUS_RUNTIME_START,
+                        format!("instrument {i} is in two shards"),
+                    ));
+                }
+            }
+        }
+        let lent = held
+            .iter()
+            .map(|(e, r, l)| [e.addr(), r.addr(), l.addr()])
+            .collect();
+        let mut shards = Vec::with_capacity(n);
+        for (e, r, l) in &mut held {
+            let (Some(exchange), Some(register), Some(ledger)) =
+                (e.get().ex.take(), r.get().reg.take(), l.get().ledger.take())
+            else {
+                unreachable!("a handle that is not lent has its contents");
+            };
+            shards.push(Shard {
+                exchange,
+                register,
+                ledger,
+            });
+        }
+        match Runtime::start(cfg, shards) {
+            Ok(rt) => {
+                for (e, r, l) in &mut held {
+                    e.set_lent(true);
+                    r.set_lent(true);
+                    l.set_lent(true);
+                }
+                o.set(
+                    into_raw(RuntimeHandle {
+                        header: Header::new(RuntimeHandle::MAGIC),
+                        state: RwLock::new(State::Running(rt)),
+                        lent,
+                        notes,
+                    })
+                    .cast::<kbk_runtime>(),
+                );
+                Ok(())
+            }
+            // The checks above are the engine's: a refusal here means the
+            // engine changed its rules, and the shards are gone with it.
+            Err(e) => panic!("runtime refused to start after the checks: {e}"),
+        }
+    })
+}
+
+/// Stops taking requests, drains everything in flight (every accepted
+/// request gets its response; queued notifications stay readable), joins
+/// the runtime's threads, and gives the shards' contents back to the same
+/// handles `kbk_runtime_start` took them from (same order, same `n`),
+/// synchronous again. The final counters go to `*out_stats`. Afterwards
+/// producers' submissions answer `KBK_STATUS_RUNTIME_CLOSED`. Not from a
+/// runtime callback (`KBK_STATUS_RUNTIME_IN_CALLBACK`).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_shutdown(
+    runtime: *mut kbk_runtime,
+    exchanges: *const *mut kbk_exchange,
+    registers: *const *mut kbk_register,
+    ledgers: *const *mut kbk_ledger,
+    n: usize,
+    out_stats: *mut kbk_runtime_counters,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        not_in_callback()?;
+        let o = crate::status::out(out_stats, "out_stats")?;
+        h.running(|_| Ok(()))?;
+        let ex = slice(exchanges, n, "exchanges")?;
+        let reg = slice(registers, n, "registers")?;
+        let led = slice(ledgers, n, "ledgers")?;
+        if n != h.lent.len() {
+            return Err(Fail::arg(format!(
+                "the runtime has {} shards, {n} given",
+                h.lent.len()
+            )));
+        }
+        let mut held = Vec::with_capacity(n);
+        for (i, want) in h.lent.iter().enumerate() {
+            let got = (
+                reclaim(ex[i].cast::<ExchangeHandle>())?,
+                reclaim(reg[i].cast::<RegisterHandle>())?,
+                reclaim(led[i].cast::<LedgerHandle>())?,
+            );
+            if [got.0.addr(), got.1.addr(), got.2.addr()] != *want {
+                return Err(Fail::arg(format!(
+                    "shard {i}: not the handles the runtime was started with"
+                )));
+            }
+            held.push(got);
+        }
+        let mut state = h.state.write().unwrap_or_else(PoisonError::into_inner);
+        let State::Running(_) = &*state else {
+            return Err(closed());
+        };
+        if let Some(q) = &h.notes {
+            q.closing.store(true, Ordering::Release);
+        }
+        let State::Running(rt) = std::mem::replace(&mut *state, State::Stopped(Default::default()))
+        else {
+            unreachable!("checked above");
+        };
+        let outcome = rt.shutdown();
+        *state = State::Stopped(outcome.stats);
+        for ((e, r, l), s) in held.iter_mut().zip(outcome.shards) {
+            e.get().ex.put(s.exchange);
+            r.get().reg.put(s.register);
+            l.get().ledger.put(s.ledger);
+            e.set_lent(false);
+            r.set_lent(false);
+            l.set_lent(false);
+        }
+        o.set(stats_to_c(outcome.stats));
+        Ok(())
+    })
+}
+
+/// Frees a runtime; NULL is fine. A runtime still running is shut down
+/// first, and its shards are dropped: the handles it took stay
+/// `KBK_STATUS_IN_USE` (free them). Not from a runtime callback.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_free(runtime: *mut kbk_runtime) {
+    free(runtime.cast::<RuntimeHandle>());
+}
+
+/// Moves the exchange clock forward to `now` (it never goes back).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_set_time(runtime: *const kbk_runtime, now: u64) -> kbk_status {
+    rt_ref(runtime, |h| {
+        h.running(|rt| {
+            rt.set_time(now);
+            Ok(())
+        })
+    })
+}
+
+/// The exchange clock into `*out`.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_time(runtime: *const kbk_runtime, out: *mut u64) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        o.set(h.running(|rt| Ok(rt.time()))?);
+        Ok(())
+    })
+}
+
+/// The counters so far into `*out` (the final ones after shutdown).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_stats(
+    runtime: *const kbk_runtime,
+    out: *mut kbk_runtime_counters,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let s = match &*h.state.read().unwrap_or_else(PoisonError::into_inner) {
+            State::Running(rt) => rt.stats(),
+            State::Stopped(s) => *s,
+        };
+        o.set(stats_to_c(s));
+        Ok(())
+    })
+}
+
+/// The best bid and ask of `instrument` as last published, read without
+/// locks (`KBK_STATUS_NOT_FOUND` for an instrument no shard lists).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_quote(
+    runtime: *const kbk_runtime,
+    instrument: u32,
+    out: *mut kbk_quote,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let snap = h.snapshot(instrument)?;
+        let (bp, bq) = snap.best_bid().unwrap_or((0, 0));
+        let (ap, aq) = snap.best_ask().unwrap_or((0, 0));
+        o.set(kbk_quote {
+            bid_price: bp,
+            bid_qty: bq,
+            ask_price: ap,
+            ask_qty: aq,
+            seq: snap.seq,
+            instrument,
+            has_bid: u8::from(snap.best_bid().is_some()),
+            has_ask: u8::from(snap.best_ask().is_some()),
+            reserved: [0; 2],
+        });
+        Ok(())
+    })
+}
+
+/// Writes up to `cap` published price levels of `instrument`'s `side`
+/// (`KBK_SIDE_*`), best first, into `levels`; `*out_n` is the number
+/// written (at most the configured depth).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_depth(
+    runtime: *const kbk_runtime,
+    instrument: u32,
+    side_v: u8,
+    levels: *mut kbk_level,
+    cap: usize,
+    out_n: *mut usize,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let s = side(side_v)?;
+        let snap = h.snapshot(instrument)?;
+        let ls = if s as u8 == 0 { snap.bids } else { snap.asks };
+        fill(levels, cap, out_n, "levels", ls.into_iter().map(level_to_c))
+    })
+}
+
+/// Takes the next notification item (queue mode) into `*out` and its
+/// message (a new handle the caller frees; NULL for `KBK_OUT_RELEASED`)
+/// into `*out_message`. Items are those of `kbk_exchange_next_outgoing`
+/// plus `KBK_OUT_REGISTER_CERTIFICATE` and `KBK_OUT_ID_LIST_DELTA`.
+/// `KBK_STATUS_NOT_FOUND` when none is waiting; `KBK_STATUS_INVALID_ARGUMENT`
+/// when the runtime was not configured with `KBK_NOTIFY_QUEUE`. Still works
+/// after shutdown (for what was queued).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_next_notification(
+    runtime: *const kbk_runtime,
+    out: *mut kbk_outgoing,
+    out_message: *mut *mut kbk_message,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let om = crate::status::out(out_message, "out_message")?;
+        let q = h
+            .notes
+            .as_ref()
+            .ok_or_else(|| Fail::arg("notifications are not queued (KBK_NOTIFY_QUEUE)"))?;
+        let (item, bytes) = q
+            .pop()
+            .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "no notification waiting"))?;
+        let m = match bytes {
+            Some(b) => new_message(b)?,
+            None => core::ptr::null_mut(),
+        };
+        o.set(item);
+        om.set(m);
+        Ok(())
+    })
+}
+
+// ---- producers ----------------------------------------------------------------
+
+/// A producer: submits requests to a runtime and receives their answers.
+/// Make one per submitting thread.
+///
+/// Thread safety: `Send`, not `Sync`: use from one thread at a time (it
+/// may move between threads). It stays valid after the runtime's shutdown
+/// or free (submissions then answer `KBK_STATUS_RUNTIME_CLOSED`).
+#[derive(Debug)]
+pub struct kbk_producer {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct ProducerHandle {
+    header: Header,
+    p: Producer,
+    callback: bool,
+}
+
+impl Handle for ProducerHandle {
+    const MAGIC: u64 = 0x6b62_6b5f_7072_6f64; // "kbk_prod"
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+#[inline]
+fn prod_mut(p: *mut kbk_producer, f: impl FnOnce(&mut ProducerHandle) -> Res) -> kbk_status {
+    with_mut(p.cast::<ProducerHandle>(), f)
+}
+
+/// A new producer of `runtime` with at most `capacity` requests in flight
+/// (1..=2^20; its back-pressure credit) into `*out`. With `callback` NULL
+/// the responses queue up for `kbk_producer_try_recv`; otherwise each goes
+/// to `callback(userdata, ...)` on the runtime's signing thread.
+/// `KBK_STATUS_RUNTIME_NO_PRODUCER` when the configured maximum was made.
+/// Free it with `kbk_producer_free`.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_producer_new(
+    runtime: *const kbk_runtime,
+    capacity: usize,
+    callback: kbk_response_callback,
+    userdata: *mut c_void,
+    out: *mut *mut kbk_producer,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let capacity = count(capacity, 1 << 20, "capacity")?;
+        let sink = match callback {
+            None => ResponseSink::Queue,
+            Some(cb) => {
+                let ud = UserData(userdata);
+                ResponseSink::Callback(Box::new(move |r| {
+                    let (c, bytes) = response_to_c(&r);
+                    let m = Temp::new(bytes);
+                    in_callback(|| cb(ud.get(), &c, m.0));
+                }))
+            }
+        };
+        let p = h.running(|rt| {
+            rt.producer(capacity, sink).ok_or_else(|| {
+                Fail::new(
+                    KBK_STATUS_RUNTIME_NO_PRODUCER,
+                    "max_producers were made already",
+                )
+            })
+        })?;
+        o.set(
+            into_raw(ProducerHandle {
+                header: Header::new(ProducerHandle::MAGIC),
+                p,
+                callback: callback.is_some(),
+            })
+            .cast::<kbk_producer>(),
+        );
+        Ok(())
+    })
+}
+
+/// Frees a producer; NULL is fine. Responses not taken yet are dropped.
+#[no_mangle]
+pub extern "C" fn kbk_producer_free(producer: *mut kbk_producer) {
+    free(producer.cast::<ProducerHandle>());
+}
+
+/// Submits a signed order, cancel, reduce or modify request (wire bytes);
+/// its ticket (echoed by its response) into `*out_ticket`.
+/// `KBK_STATUS_RUNTIME_FULL`: a queue is full or `capacity` requests are in
+/// flight (take responses, then try again); `KBK_STATUS_RUNTIME_CLOSED`:
+/// shut down. With either, nothing was handed over. Bytes that are not a
+/// well-formed request get `KBK_STATUS_WIRE_MALFORMED` (another kind:
+/// `KBK_STATUS_WIRE_WRONG_KIND`). The signature is checked by the runtime:
+/// a bad one is answered with an error notice.
+#[no_mangle]
+pub extern "C" fn kbk_producer_submit(
+    producer: *mut kbk_producer,
+    bytes: *const u8,
+    len: usize,
+    out_ticket: *mut u64,
+) -> kbk_status {
+    prod_mut(producer, |h| {
+        let o = crate::status::out(out_ticket, "out_ticket")?;
+        let b = slice(bytes, len, "bytes")?;
+        let request = Request::decode(b).map_err(|e| match e {
+            engine::crypto::WireError::WrongKind => Fail::new(
+                KBK_STATUS_WIRE_WRONG_KIND,
+                "an order, cancel, reduce or modify request is needed",
+            ),
+            e => wire_err(e),
+        })?;
+        match h.p.submit(request) {
+            Ok(t) => {
+                o.set(t);
+                Ok(())
+            }
+            Err(SubmitError::Full(_)) => Err(Fail::new(
+                KBK_STATUS_RUNTIME_FULL,
+                "queue full or capacity in flight",
+            )),
+            Err(SubmitError::Closed(_)) => Err(closed()),
+        }
+    })
+}
+
+/// Takes the next response (waiting up to `timeout`) into `*out` and its
+/// answer into `*out_answer`.
+fn recv(
+    producer: *mut kbk_producer,
+    timeout: Option<Duration>,
+    out: *mut kbk_response,
+    out_answer: *mut *mut kbk_message,
+) -> kbk_status {
+    prod_mut(producer, |h| {
+        let o = crate::status::out(out, "out")?;
+        let oa = crate::status::out(out_answer, "out_answer")?;
+        if h.callback {
+            return Err(Fail::arg("this producer's responses go to its callback"));
+        }
+        let r = match timeout {
+            None => h.p.try_recv(),
+            Some(t) => h.p.recv_timeout(t),
+        }
+        .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, "no response waiting"))?;
+        let (c, bytes) = response_to_c(&r);
+        let m = match bytes {
+            Some(b) => new_message(b)?,
+            None => core::ptr::null_mut(),
+        };
+        o.set(c);
+        oa.set(m);
+        Ok(())
+    })
+}
+
+/// Takes the next response, if one has arrived, into `*out` and its
+/// answer (a reception receipt or error notice, batch-signed by the
+/// exchange: `kbk_message_verify` with the exchange's key accepts it; a
+/// new handle the caller frees; NULL in trusted-gateway mode) into
+/// `*out_answer`. `KBK_STATUS_NOT_FOUND` when none is waiting;
+/// `KBK_STATUS_INVALID_ARGUMENT` for a producer with a callback.
+#[no_mangle]
+pub extern "C" fn kbk_producer_try_recv(
+    producer: *mut kbk_producer,
+    out: *mut kbk_response,
+    out_answer: *mut *mut kbk_message,
+) -> kbk_status {
+    recv(producer, None, out, out_answer)
+}
+
+/// As `kbk_producer_try_recv`, waiting up to `timeout_ns` nanoseconds (at
+/// most one hour) for a response.
+#[no_mangle]
+pub extern "C" fn kbk_producer_recv_timeout(
+    producer: *mut kbk_producer,
+    timeout_ns: u64,
+    out: *mut kbk_response,
+    out_answer: *mut *mut kbk_message,
+) -> kbk_status {
+    if timeout_ns > 3_600_000_000_000 {
+        return guard(|| Err(Fail::arg("timeout_ns must be at most one hour")));
+    }
+    recv(
+        producer,
+        Some(Duration::from_nanos(timeout_ns)),
+        out,
+        out_answer,
+    )
+}
+
+/// The number of requests submitted whose response was not taken yet (for
+/// a callback producer: not delivered yet) into `*out`.
+#[no_mangle]
+pub extern "C" fn kbk_producer_in_flight(
+    producer: *mut kbk_producer,
+    out: *mut usize,
+) -> kbk_status {
+    prod_mut(producer, |h| {
+        crate::status::out(out, "out")?.set(h.p.in_flight());
+        Ok(())
+    })
+}
+
+// ---- market events -----------------------------------------------------------
+
+/// A reader of one shard's market event stream (order log and trades),
+/// lock-free.
+///
+/// Thread safety: `Send`, not `Sync`: use from one thread at a time. It
+/// stays readable after the runtime's shutdown (what the ring still
+/// holds).
+#[derive(Debug)]
+pub struct kbk_subscriber {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct SubscriberHandle {
+    header: Header,
+    s: Subscriber,
+}
+
+impl Handle for SubscriberHandle {
+    const MAGIC: u64 = 0x6b62_6b5f_7375_6273; // "kbk_subs"
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// A subscriber to shard `shard`'s market events into `*out`: from the
+/// next event, or with `from_oldest` = 1 from the oldest the ring still
+/// holds. `KBK_STATUS_NOT_FOUND` for a shard the runtime does not have.
+/// Free it with `kbk_subscriber_free`.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_subscribe(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    from_oldest: u8,
+    out: *mut *mut kbk_subscriber,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let oldest = flag(from_oldest, "from_oldest")?;
+        let s = h.running(|rt| {
+            if oldest {
+                rt.subscribe_from_oldest(shard)
+            } else {
+                rt.subscribe(shard)
+            }
+            .ok_or_else(|| Fail::new(KBK_STATUS_NOT_FOUND, format!("no shard {shard}")))
+        })?;
+        o.set(
+            into_raw(SubscriberHandle {
+                header: Header::new(SubscriberHandle::MAGIC),
+                s,
+            })
+            .cast::<kbk_subscriber>(),
+        );
+        Ok(())
+    })
+}
+
+/// Frees a subscriber; NULL is fine.
+#[no_mangle]
+pub extern "C" fn kbk_subscriber_free(subscriber: *mut kbk_subscriber) {
+    free(subscriber.cast::<SubscriberHandle>());
+}
+
+/// The next event into `*out`. `KBK_STATUS_NOT_FOUND`: nothing new yet;
+/// `KBK_STATUS_RUNTIME_LAGGED`: the subscriber fell behind and the number
+/// of events missed is in the last error (the next poll goes on with the
+/// oldest event still held).
+#[no_mangle]
+pub extern "C" fn kbk_subscriber_poll(
+    subscriber: *mut kbk_subscriber,
+    out: *mut kbk_market_event,
+) -> kbk_status {
+    with_mut(subscriber.cast::<SubscriberHandle>(), |h| {
+        let o = crate::status::out(out, "out")?;
+        match h.s.poll() {
+            Poll::Event(e) => {
+                o.set(kbk_market_event {
+                    seq: e.seq,
+                    event: event_to_c(e.event),
+                    instrument: e.instrument,
+                    reserved: 0,
+                });
+                Ok(())
+            }
+            Poll::Empty => Err(Fail::new(KBK_STATUS_NOT_FOUND, "no new event")),
+            Poll::Lagged { missed } => Err(Fail::new(
+                KBK_STATUS_RUNTIME_LAGGED,
+                format!("{missed} events missed"),
+            )),
+        }
+    })
+}
