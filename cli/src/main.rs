@@ -661,6 +661,7 @@ fn simulate_runtime(a: &RuntimeSim) -> Res {
         investors: a.investors,
         instruments: a.instruments,
         orders,
+        first_instrument: 100,
     });
     let setup_s = setup.elapsed().as_secs_f64();
     pb.set_message("the investors sign their orders (not part of the measurement)");

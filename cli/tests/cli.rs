@@ -77,6 +77,66 @@ fn simulate_json_is_deterministic_and_checks_invariants() {
 }
 
 #[test]
+fn simulate_on_the_runtime_reports_stages_and_the_ceiling() {
+    let v = json(
+        &kabuken()
+            .args([
+                "simulate",
+                "--threads",
+                "1",
+                "--orders",
+                "3000",
+                "--seed",
+                "4",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["invariants_ok"], true, "{v}");
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["mode"], "signed");
+    assert!(v["orders_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["verify_ceiling_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        v["accepted"].as_u64().unwrap() + v["refused"].as_u64().unwrap(),
+        3000
+    );
+    assert_eq!(v["stages"]["verify"]["requests"], 3000);
+    assert_eq!(v["stages"]["sequencer"]["requests"], 3000);
+    assert!(v["stages"]["signing"]["signatures"].as_u64().unwrap() > 0);
+    assert!(v["matches"].as_u64().unwrap() > 0);
+    for k in ["p50_ns", "p99_ns", "p999_ns", "max_ns"] {
+        assert!(v["half_load"][k].as_u64().unwrap() > 0, "{k}");
+    }
+    let t = json(
+        &kabuken()
+            .args([
+                "simulate",
+                "--threads",
+                "1",
+                "--orders",
+                "3000",
+                "--trusted",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(t["invariants_ok"], true, "{t}");
+    assert_eq!(t["mode"], "trusted-gateway");
+    assert_eq!(t["stages"]["verify"]["requests"], 0);
+    assert!(t["matches"].as_u64().unwrap() > 0);
+    // Bad arguments: a clear error, exit status 2.
+    let out = kabuken()
+        .args(["simulate", "--threads", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least"));
+}
+
+#[test]
 fn replay_synth_keeps_the_book_checks() {
     let out = kabuken()
         .args([

@@ -44,6 +44,8 @@ pub mod sim;
 
 use core::fmt;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -673,14 +675,14 @@ pub struct Exchange {
     identities: IdentityStore,
     ids: Arc<IdTable>,
     markets: BTreeMap<InstrumentId, Market>,
-    orders: HashMap<u64, OrderRecord>,
+    orders: FxHashMap<u64, OrderRecord>,
     matches: Vec<MatchRecord>,
     next_reception: u64,
     reception_stride: u64,
     next_match: u64,
     out_seq: u64,
-    last_seq: HashMap<UserId, u64>,
-    open_buy_value: HashMap<UserId, Decimal>,
+    last_seq: FxHashMap<UserId, u64>,
+    open_buy_value: FxHashMap<UserId, Decimal>,
     outbox: Vec<Outgoing>,
     stats: ExchangeStats,
     hook: Option<Box<dyn ReceptionHook + Send>>,
@@ -724,14 +726,14 @@ impl Exchange {
             identities,
             ids,
             markets: BTreeMap::new(),
-            orders: HashMap::new(),
+            orders: FxHashMap::default(),
             matches: Vec::new(),
             next_reception: 1,
             reception_stride: 1,
             next_match: 1,
             out_seq: 0,
-            last_seq: HashMap::new(),
-            open_buy_value: HashMap::new(),
+            last_seq: FxHashMap::default(),
+            open_buy_value: FxHashMap::default(),
             outbox: Vec::new(),
             stats: ExchangeStats::default(),
             hook: None,

@@ -271,6 +271,13 @@ impl World {
     /// (a failure is a bug and is reported as such).
     #[must_use]
     pub fn new(cfg: SimConfig) -> World {
+        World::with_instruments_from(cfg, 100)
+    }
+
+    /// As [`World::new`], with instrument ids `first`, `first + 1`, ...
+    /// (two worlds with disjoint instruments are two shards of a runtime).
+    #[must_use]
+    pub fn with_instruments_from(cfg: SimConfig, first: InstrumentId) -> World {
         let mut ca = CertificateAuthority::new(CA, "kabuken CA", seeded_key(cfg.seed, CA));
         let validity = Validity {
             not_before: 0,
@@ -355,7 +362,7 @@ impl World {
         let tick = PriceScale::new(Decimal::new(1, 2)).expect("tick");
         let mut instruments = Vec::new();
         for k in 0..cfg.instruments {
-            let inst = 100 + k;
+            let inst = first + k;
             register
                 .add_instrument(InstrumentConfig {
                     instrument: inst,

@@ -29,6 +29,8 @@ pub mod messages;
 
 use core::fmt;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 pub use list::{IdListFollower, ListError};
@@ -270,8 +272,8 @@ pub struct Register {
     ids: Arc<IdTable>,
     identities: IdentityStore,
     instruments: HashMap<InstrumentId, InstrumentState>,
-    records: HashMap<u64, Record>,
-    certificates: HashMap<u64, Signed<Certificate>>,
+    records: FxHashMap<u64, Record>,
+    certificates: FxHashMap<u64, Signed<Certificate>>,
     transfers: Vec<TransferRecord>,
     last_seq: HashMap<UserId, u64>,
     unsigned: Vec<RegisterDoc>,
@@ -304,8 +306,8 @@ impl Register {
             ids,
             identities,
             instruments: HashMap::new(),
-            records: HashMap::new(),
-            certificates: HashMap::new(),
+            records: FxHashMap::default(),
+            certificates: FxHashMap::default(),
             transfers: Vec::new(),
             last_seq: HashMap::new(),
             unsigned: Vec::new(),

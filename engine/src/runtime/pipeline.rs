@@ -723,7 +723,12 @@ impl Runtime {
                 index: k,
                 depth,
                 events,
-                journal: cfg.journal.then(Vec::new),
+                journal: cfg.journal.then(|| {
+                    vec![Sequenced::Numbering {
+                        first: k as u64 + 1,
+                        stride: n as u64,
+                    }]
+                }),
                 now: 0,
             });
         }
@@ -1261,13 +1266,19 @@ fn deliver(inner: &Inner, job: Job) {
 }
 
 /// Replays a shard's journal through the synchronous exchange (every
-/// signature verified and made at once); returns the answers, in order.
+/// signature verified and made at once), starting from the shard's state
+/// when the runtime started; returns the answers, in order.
 /// Used to show that the runtime is deterministic: the same sequenced
 /// input gives the same decisions and the same state.
 pub fn replay_journal(shard: &mut Shard, journal: &[Sequenced]) -> Vec<crate::exchange::Answer> {
     let mut answers = Vec::new();
     for s in journal {
         match s {
+            Sequenced::Numbering { first, stride } => {
+                // Refused only when orders were received already: the
+                // journal then does not start at this shard's beginning.
+                let _ = shard.exchange.set_reception_numbering(*first, *stride);
+            }
             Sequenced::Time(now) => {
                 let Shard {
                     exchange,

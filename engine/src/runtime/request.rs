@@ -172,6 +172,14 @@ pub enum Notification {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sequenced {
+    /// The shard numbers orders `first`, `first + stride`, ... (the
+    /// journal's first entry).
+    Numbering {
+        /// First reception number.
+        first: u64,
+        /// Step between reception numbers (the number of shards).
+        stride: u64,
+    },
     /// The exchange clock moved to this time (GTD expiry, held orders).
     Time(Timestamp),
     /// A request, with its global sequence number and the time it was

@@ -15,7 +15,7 @@ use crate::crypto::{PublicKey, UserId};
 use crate::exchange::sim::{Client, SimConfig, World, LOT, MID};
 use crate::exchange::OrderRequest;
 use crate::replay::synth::SplitMix64;
-use crate::types::{InstrumentId, Qty, Side};
+use crate::types::{InstrumentId, Qty, Side, Timestamp};
 
 /// Shares per certificate in the investors' wallets (one certificate per
 /// sell order of the flow).
@@ -32,6 +32,8 @@ pub struct MarketConfig {
     pub instruments: u32,
     /// Orders in the flow.
     pub orders: usize,
+    /// Id of the first instrument (the others follow).
+    pub first_instrument: InstrumentId,
 }
 
 /// A market ready for the runtime: its one shard, the investors' sides and
@@ -56,14 +58,17 @@ pub fn market(cfg: &MarketConfig) -> Market {
     // spread over investors and instruments, with margin.
     let per_wallet = (cfg.orders / (investors as usize * instruments as usize)) as u64 + 2;
     let shares = (per_wallet * CERT_PART).div_ceil(LOT) * LOT;
-    let mut w = World::new(SimConfig {
-        seed: cfg.seed,
-        investors,
-        instruments,
-        cash: 1_000_000_000_000,
-        orders_hint: cfg.orders as u64 * 2,
-        usage_limit: u64::MAX / 4,
-    });
+    let mut w = World::with_instruments_from(
+        SimConfig {
+            seed: cfg.seed,
+            investors,
+            instruments,
+            cash: 1_000_000_000_000,
+            orders_hint: cfg.orders as u64 * 2,
+            usage_limit: u64::MAX / 4,
+        },
+        cfg.first_instrument,
+    );
     w.top_up_wallets(shares);
     w.split_wallets(CERT_PART);
     let inst = w.instruments().to_vec();
@@ -382,6 +387,32 @@ fn run_producer(
     }
     d.responses_kept = vec![kept];
     d
+}
+
+/// The verification stage's work on one batch: how many of `requests`
+/// verify against `directory` (for benchmarks).
+#[must_use]
+pub fn verify_only(directory: &HashMap<UserId, PublicKey>, requests: &[&Request]) -> usize {
+    let (v, _) = super::pipeline::verify_requests(directory, requests);
+    v.iter().filter(|r| r.is_ok()).count()
+}
+
+/// Puts a shard in the mode its sequencer runs it in (deferred signing,
+/// signatures verified upstream), for measuring the sequencer's step alone.
+pub fn defer(shard: &mut Shard) {
+    shard.exchange.set_deferred_signing(true);
+    shard.exchange.set_verified_upstream(true);
+    shard.register.set_deferred_signing(true);
+}
+
+/// The sequencer's step for one request (after [`defer`]): apply it, take
+/// the register's unsigned documents and the exchange's outbox; returns
+/// how many messages it produced for the signing stage.
+pub fn step(shard: &mut Shard, now: Timestamp, request: &Request) -> usize {
+    let answer = super::pipeline::apply(shard, now, request);
+    let docs = shard.register.take_unsigned().len();
+    let out = shard.exchange.drain_outbox().len();
+    usize::from(answer.is_ok()) + docs + out
 }
 
 /// The pure batch-verification ceiling of this machine, measured now:
