@@ -3135,7 +3135,8 @@ kbk_status kbk_runtime_shutdown(struct kbk_runtime *runtime,
 
 // Frees a runtime; NULL is fine. A runtime still running is shut down
 // first, and its shards are dropped: the handles it took stay
-// `KBK_STATUS_IN_USE` (free them). Not from a runtime callback.
+// `KBK_STATUS_IN_USE` (free them). From a runtime callback it does
+// nothing (the runtime would wait for itself).
 void kbk_runtime_free(struct kbk_runtime *runtime);
 
 // Moves the exchange clock forward to `now` (it never goes back).

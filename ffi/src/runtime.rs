@@ -237,9 +237,12 @@ thread_local! {
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Runs one delivery to C on the signing thread: marks the thread as in a
+/// callback, and keeps a panic of this library's part from reaching the
+/// runtime's thread (the item is then lost, nothing else).
 fn in_callback(f: impl FnOnce()) {
     IN_CALLBACK.with(|c| c.set(true));
-    f();
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     IN_CALLBACK.with(|c| c.set(false));
 }
 
@@ -476,8 +479,10 @@ fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQue
                 let mut items = VecDeque::new();
                 flatten_note(n, &mut items);
                 for (item, bytes) in items {
-                    let m = Temp::new(bytes);
-                    in_callback(|| cb(ud.get(), &item, m.0));
+                    in_callback(|| {
+                        let m = Temp::new(bytes);
+                        cb(ud.get(), &item, m.0);
+                    });
                 }
             }))
         }
@@ -707,10 +712,13 @@ pub extern "C" fn kbk_runtime_shutdown(
 
 /// Frees a runtime; NULL is fine. A runtime still running is shut down
 /// first, and its shards are dropped: the handles it took stay
-/// `KBK_STATUS_IN_USE` (free them). Not from a runtime callback.
+/// `KBK_STATUS_IN_USE` (free them). From a runtime callback it does
+/// nothing (the runtime would wait for itself).
 #[no_mangle]
 pub extern "C" fn kbk_runtime_free(runtime: *mut kbk_runtime) {
-    free(runtime.cast::<RuntimeHandle>());
+    if guard(not_in_callback) == KBK_STATUS_OK {
+        free(runtime.cast::<RuntimeHandle>());
+    }
 }
 
 /// Moves the exchange clock forward to `now` (it never goes back).
@@ -886,9 +894,11 @@ pub extern "C" fn kbk_runtime_producer_new(
             Some(cb) => {
                 let ud = UserData(userdata);
                 ResponseSink::Callback(Box::new(move |r| {
-                    let (c, bytes) = response_to_c(&r);
-                    let m = Temp::new(bytes);
-                    in_callback(|| cb(ud.get(), &c, m.0));
+                    in_callback(|| {
+                        let (c, bytes) = response_to_c(&r);
+                        let m = Temp::new(bytes);
+                        cb(ud.get(), &c, m.0);
+                    });
                 }))
             }
         };

@@ -96,13 +96,19 @@ static void *producer_thread(void *arg) {
 }
 
 typedef struct {
-  atomic_int calls, receipts;
+  atomic_int calls, receipts, refused;
   atomic_uint_fast64_t last_reception;
   const uint8_t *ex_pk;
+  kbk_runtime *rt;
 } cb_state;
 
 static void on_response(void *ud, const kbk_response *r, const kbk_message *answer) {
   cb_state *c = (cb_state *)ud;
+  kbk_runtime_counters st;
+  /* The runtime cannot be shut down or freed from its own callback. */
+  if (kbk_runtime_shutdown(c->rt, NULL, NULL, NULL, 0, &st) == KBK_STATUS_RUNTIME_IN_CALLBACK)
+    atomic_fetch_add(&c->refused, 1);
+  kbk_runtime_free(c->rt);
   if (answer && r->has_answer && r->refusal == 0 &&
       kbk_message_verify(answer, c->ex_pk) == KBK_STATUS_OK)
     atomic_fetch_add(&c->receipts, 1);
@@ -237,8 +243,10 @@ static void test_concurrent(void) {
   cb_state cs;
   atomic_init(&cs.calls, 0);
   atomic_init(&cs.receipts, 0);
+  atomic_init(&cs.refused, 0);
   atomic_init(&cs.last_reception, 0);
   cs.ex_pk = ex_pk;
+  cs.rt = rt;
   kbk_producer *cp = NULL;
   CHECK_OK(kbk_runtime_producer_new(rt, 4, on_response, &cs, &cp));
   const kbk_message *certs[1] = {cert};
@@ -248,6 +256,7 @@ static void test_concurrent(void) {
   CHECK_STATUS(kbk_producer_try_recv(cp, &r, &a), KBK_STATUS_INVALID_ARGUMENT);
   wait_for(&cs.calls, 1);
   CHECK(atomic_load(&cs.calls) == 1 && atomic_load(&cs.receipts) == 1);
+  CHECK(atomic_load(&cs.refused) == 1);
   CHECK(atomic_load(&cs.last_reception) > 0);
 
   /* Notifications: the trade's completion notices (the queue holds 2, the
@@ -378,8 +387,11 @@ static void test_callback_and_trusted(void) {
   cfg.notify_userdata = &ns;
   cfg.trusted_gateway = 1;
   cfg.max_producers = 1;
+  cfg.event_capacity = 2; /* a tiny ring: the subscriber below falls behind */
   kbk_runtime *rt = NULL;
   CHECK_OK(kbk_runtime_start(&cfg, &w.ex, &w.reg, &w.ledger, 1, &rt));
+  kbk_subscriber *sub = NULL;
+  CHECK_OK(kbk_runtime_subscribe(rt, 0, 0, &sub));
   kbk_producer *p = NULL, *p2 = NULL;
   CHECK_OK(kbk_runtime_producer_new(rt, 4, NULL, NULL, &p));
   CHECK_STATUS(kbk_runtime_producer_new(rt, 4, NULL, NULL, &p2), KBK_STATUS_RUNTIME_NO_PRODUCER);
@@ -399,6 +411,14 @@ static void test_callback_and_trusted(void) {
     CHECK(a == NULL && r.has_answer == 0 && r.refusal == 0 && r.has_sequence == 1);
     CHECK(r.reception_number > 0 && r.ticket == (uint64_t)k + 1);
   }
+  /* Two acceptances and a trade went through a ring of two. */
+  kbk_market_event ev;
+  ev.seq = 99;
+  CHECK_STATUS(kbk_subscriber_poll(sub, &ev), KBK_STATUS_RUNTIME_LAGGED);
+  CHECK(ev.seq == 99);
+  CHECK_OK(kbk_subscriber_poll(sub, &ev));
+  CHECK(ev.seq >= 1 && ev.instrument == INST);
+  kbk_subscriber_free(sub);
   wait_for(&ns.certificates, 1);
   CHECK(atomic_load(&ns.certificates) >= 1);
   CHECK(atomic_load(&ns.items) >= 3);
