@@ -42,6 +42,8 @@ pub mod status;
 #[cfg(test)]
 mod abi_exchange_tests;
 #[cfg(test)]
+mod abi_runtime_tests;
+#[cfg(test)]
 mod abi_tests;
 #[cfg(test)]
 mod overhead;

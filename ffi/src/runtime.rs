@@ -507,16 +507,12 @@ fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQue
     Ok((cfg, notes))
 }
 
-/// The default configuration into `*out` (notifications discarded; set
-/// `notifications` to `KBK_NOTIFY_QUEUE` or `KBK_NOTIFY_CALLBACK` to get
-/// them).
-#[no_mangle]
-pub extern "C" fn kbk_runtime_config_default(out: *mut kbk_runtime_config) -> kbk_status {
-    guard(|| {
-        let o = crate::status::out(out, "out")?;
+impl Default for kbk_runtime_config {
+    /// The engine's defaults; notifications discarded.
+    fn default() -> Self {
         let d = RuntimeConfig::default();
         let ns = |w: Duration| u64::try_from(w.as_nanos()).unwrap_or(u64::MAX);
-        o.set(kbk_runtime_config {
+        kbk_runtime_config {
             verify_workers: d.verify_workers,
             ingress_capacity: d.ingress_capacity,
             shard_capacity: d.shard_capacity,
@@ -534,7 +530,17 @@ pub extern "C" fn kbk_runtime_config_default(out: *mut kbk_runtime_config) -> kb
             notifications: KBK_NOTIFY_DISCARD,
             trusted_gateway: 0,
             reserved: [0; 3],
-        });
+        }
+    }
+}
+
+/// The default configuration into `*out` (notifications discarded; set
+/// `notifications` to `KBK_NOTIFY_QUEUE` or `KBK_NOTIFY_CALLBACK` to get
+/// them).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_config_default(out: *mut kbk_runtime_config) -> kbk_status {
+    guard(|| {
+        crate::status::out(out, "out")?.set(kbk_runtime_config::default());
         Ok(())
     })
 }
