@@ -1676,7 +1676,9 @@ typedef struct kbk_runtime_config {
   // Most producers over the runtime's life (up to 2^16).
   size_t max_producers;
   // `KBK_NOTIFY_QUEUE`: how many items the queue holds before the
-  // signing stage waits for the host (up to 2^24).
+  // signing stage waits for the host (up to 2^24). Keep draining it
+  // (`kbk_runtime_next_notification`, from any thread): while it is full
+  // no answer is delivered either. Shutdown never waits for it.
   size_t notification_capacity;
   // `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored).
   kbk_notification_callback notify;

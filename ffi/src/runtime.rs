@@ -86,7 +86,9 @@ pub struct kbk_runtime_config {
     /// Most producers over the runtime's life (up to 2^16).
     pub max_producers: usize,
     /// `KBK_NOTIFY_QUEUE`: how many items the queue holds before the
-    /// signing stage waits for the host (up to 2^24).
+    /// signing stage waits for the host (up to 2^24). Keep draining it
+    /// (`kbk_runtime_next_notification`, from any thread): while it is full
+    /// no answer is delivered either. Shutdown never waits for it.
     pub notification_capacity: usize,
     /// `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored).
     pub notify: kbk_notification_callback,
