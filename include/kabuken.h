@@ -1733,8 +1733,11 @@ typedef struct kbk_quote {
   int64_t ask_price;
   // Quantity at the best ask.
   uint64_t ask_qty;
-  // The global sequence number of the last request reflected.
+  // The global sequence number of the last request reflected (0
+  // before the first publication).
   uint64_t seq;
+  // How many times this book was published so far.
+  uint64_t version;
   // Instrument.
   uint32_t instrument;
   // 0 or 1.

@@ -188,8 +188,11 @@ pub struct kbk_quote {
     pub ask_price: i64,
     /// Quantity at the best ask.
     pub ask_qty: u64,
-    /// The global sequence number of the last request reflected.
+    /// The global sequence number of the last request reflected (0
+    /// before the first publication).
     pub seq: u64,
+    /// How many times this book was published so far.
+    pub version: u64,
     /// Instrument.
     pub instrument: u32,
     /// 0 or 1.
@@ -786,6 +789,7 @@ pub extern "C" fn kbk_runtime_quote(
             ask_price: ap,
             ask_qty: aq,
             seq: snap.seq,
+            version: snap.version,
             instrument,
             has_bid: u8::from(snap.best_bid().is_some()),
             has_ask: u8::from(snap.best_ask().is_some()),

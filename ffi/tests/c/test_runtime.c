@@ -199,7 +199,7 @@ static void test_concurrent(void) {
   CHECK_OK(kbk_runtime_quote(rt, INST, &q));
   CHECK(q.has_bid == 1 && q.has_ask == 0);
   CHECK(q.bid_price == 9000 + 10 * (NINV - 1) && q.bid_qty == 10 * PER_THREAD);
-  CHECK(q.instrument == INST && q.seq > 0);
+  CHECK(q.instrument == INST && q.seq > 0 && q.version >= NINV * PER_THREAD);
   kbk_level lv[8];
   CHECK_OK(kbk_runtime_depth(rt, INST, KBK_SIDE_BUY, lv, 8, &n));
   CHECK(n == NINV);
@@ -533,7 +533,7 @@ static void test_bad_input(void) {
   CHECK_STATUS(kbk_runtime_quote(rt, INST, NULL), KBK_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(kbk_runtime_quote(rt, INST + 1, &q), KBK_STATUS_NOT_FOUND);
   CHECK_OK(kbk_runtime_quote(rt, INST, &q));
-  CHECK(q.has_bid == 0 && q.has_ask == 0);
+  CHECK(q.has_bid == 0 && q.has_ask == 0 && q.seq == 0);
   CHECK_STATUS(kbk_runtime_depth(rt, INST, 2, lv, 4, &n), KBK_STATUS_INVALID_ARGUMENT);
   CHECK_STATUS(kbk_runtime_depth(rt, INST + 1, KBK_SIDE_BUY, lv, 4, &n), KBK_STATUS_NOT_FOUND);
   CHECK_STATUS(kbk_runtime_depth(rt, INST, KBK_SIDE_BUY, NULL, 4, &n), KBK_STATUS_NULL_ARGUMENT);
