@@ -3208,6 +3208,25 @@ kbk_status kbk_producer_submit(struct kbk_producer *producer,
                                size_t len,
                                uint64_t *out_ticket);
 
+// Trusted-gateway mode only (`KBK_STATUS_INVALID_ARGUMENT` otherwise): an
+// order the host authenticated itself, unsigned (as for
+// `kbk_sign_order`: a sell attaches its certificates); its ticket into
+// `*out_ticket`. FULL and CLOSED as for `kbk_producer_submit`.
+kbk_status kbk_producer_submit_trusted_order(struct kbk_producer *producer,
+                                             const struct kbk_order_request *order,
+                                             const struct kbk_message *const *certificates,
+                                             size_t certificates_len,
+                                             uint64_t *out_ticket);
+
+// Trusted-gateway mode only: an unsigned cancel of order
+// `reception_number` for `user_id` (see
+// `kbk_producer_submit_trusted_order`).
+kbk_status kbk_producer_submit_trusted_cancel(struct kbk_producer *producer,
+                                              uint64_t user_id,
+                                              uint64_t reception_number,
+                                              uint64_t seq,
+                                              uint64_t *out_ticket);
+
 // Takes the next response, if one has arrived, into `*out` and its
 // answer (a reception receipt or error notice, batch-signed by the
 // exchange: `kbk_message_verify` with the exchange's key accepts it; a

@@ -6,7 +6,7 @@
 //! (`kbk_subscriber`) and takes the notifications for other parties.
 
 use crate::book::{event_to_c, kbk_event, kbk_level, level_to_c};
-use crate::crypto::side;
+use crate::crypto::{kbk_order_request, order_from_c, side};
 use crate::exchange::{
     flatten, kbk_exchange, kbk_ledger, kbk_outgoing, ExchangeHandle, LedgerHandle,
 };
@@ -15,6 +15,7 @@ use crate::register::{kbk_register, RegisterHandle};
 use crate::status::*;
 use core::ffi::c_void;
 use engine::crypto::{Message, Signed};
+use engine::exchange::CancelRequest;
 use engine::register::RegisterDoc;
 use engine::runtime::marketdata::{DepthSnapshot, Poll, Subscriber};
 use engine::runtime::{
@@ -387,6 +388,8 @@ struct RuntimeHandle {
     /// shard (shutdown takes the same ones back).
     lent: Vec<[usize; 3]>,
     notes: Option<Arc<NoteQueue>>,
+    /// Trusted-gateway mode.
+    trusted: bool,
 }
 
 impl Handle for RuntimeHandle {
@@ -581,6 +584,7 @@ pub extern "C" fn kbk_runtime_start(
             return Err(Fail::arg(format!("at most 256 shards, got {n}")));
         }
         let (cfg, notes) = config_from(c)?;
+        let trusted = cfg.trusted_gateway;
         // Exclusive access to every handle first (a handle given twice is
         // refused here), then the engine's start checks, then the taking:
         // a refused start leaves every handle as it was.
@@ -640,6 +644,7 @@ pub extern "C" fn kbk_runtime_start(
                         state: RwLock::new(State::Running(rt)),
                         lent,
                         notes,
+                        trusted,
                     })
                     .cast::<kbk_runtime>(),
                 );
@@ -870,6 +875,8 @@ struct ProducerHandle {
     header: Header,
     p: Producer,
     callback: bool,
+    /// Its runtime is in trusted-gateway mode.
+    trusted: bool,
 }
 
 impl Handle for ProducerHandle {
@@ -927,6 +934,7 @@ pub extern "C" fn kbk_runtime_producer_new(
                 header: Header::new(ProducerHandle::MAGIC),
                 p,
                 callback: callback.is_some(),
+                trusted: h.trusted,
             })
             .cast::<kbk_producer>(),
         );
@@ -965,17 +973,76 @@ pub extern "C" fn kbk_producer_submit(
             ),
             e => wire_err(e),
         })?;
-        match h.p.submit(request) {
-            Ok(t) => {
-                o.set(t);
-                Ok(())
-            }
-            Err(SubmitError::Full(_)) => Err(Fail::new(
-                KBK_STATUS_RUNTIME_FULL,
-                "queue full or capacity in flight",
-            )),
-            Err(SubmitError::Closed(_)) => Err(closed()),
+        submit(h, request, o)
+    })
+}
+
+/// Hands `request` over; its ticket into `o`.
+fn submit(h: &mut ProducerHandle, request: Request, o: Out<'_, u64>) -> Res {
+    match h.p.submit(request) {
+        Ok(t) => {
+            o.set(t);
+            Ok(())
         }
+        Err(SubmitError::Full(_)) => Err(Fail::new(
+            KBK_STATUS_RUNTIME_FULL,
+            "queue full or capacity in flight",
+        )),
+        Err(SubmitError::Closed(_)) => Err(closed()),
+    }
+}
+
+/// A trusted request (see `kbk_producer_submit_trusted_order`).
+fn submit_trusted(
+    producer: *mut kbk_producer,
+    out_ticket: *mut u64,
+    request: impl FnOnce() -> Res<Request>,
+) -> kbk_status {
+    prod_mut(producer, |h| {
+        let o = crate::status::out(out_ticket, "out_ticket")?;
+        if !h.trusted {
+            return Err(Fail::arg(
+                "unsigned requests only in trusted-gateway mode (trusted_gateway = 1)",
+            ));
+        }
+        submit(h, request()?, o)
+    })
+}
+
+/// Trusted-gateway mode only (`KBK_STATUS_INVALID_ARGUMENT` otherwise): an
+/// order the host authenticated itself, unsigned (as for
+/// `kbk_sign_order`: a sell attaches its certificates); its ticket into
+/// `*out_ticket`. FULL and CLOSED as for `kbk_producer_submit`.
+#[no_mangle]
+pub extern "C" fn kbk_producer_submit_trusted_order(
+    producer: *mut kbk_producer,
+    order: *const kbk_order_request,
+    certificates: *const *const kbk_message,
+    certificates_len: usize,
+    out_ticket: *mut u64,
+) -> kbk_status {
+    submit_trusted(producer, out_ticket, || {
+        order_from_c(order, certificates, certificates_len).map(Request::trusted_order)
+    })
+}
+
+/// Trusted-gateway mode only: an unsigned cancel of order
+/// `reception_number` for `user_id` (see
+/// `kbk_producer_submit_trusted_order`).
+#[no_mangle]
+pub extern "C" fn kbk_producer_submit_trusted_cancel(
+    producer: *mut kbk_producer,
+    user_id: u64,
+    reception_number: u64,
+    seq: u64,
+    out_ticket: *mut u64,
+) -> kbk_status {
+    submit_trusted(producer, out_ticket, || {
+        Ok(Request::trusted_cancel(CancelRequest {
+            user_id,
+            reception_number,
+            seq,
+        }))
     })
 }
 

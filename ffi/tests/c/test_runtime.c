@@ -419,6 +419,42 @@ static void test_callback_and_trusted(void) {
   CHECK_OK(kbk_subscriber_poll(sub, &ev));
   CHECK(ev.seq >= 1 && ev.instrument == INST);
   kbk_subscriber_free(sub);
+
+  /* Unsigned requests from the gateway: an order, then its cancel. */
+  kbk_order_request o;
+  memset(&o, 0, sizeof o);
+  o.user_id = INV0 + 2;
+  o.instrument = INST;
+  o.side = KBK_SIDE_BUY;
+  o.has_price = 1;
+  o.price = 9400;
+  o.quantity = 10;
+  o.tif = KBK_TIF_GTC;
+  o.name_address = "Investor, Tokyo";
+  o.account = INV0 + 2;
+  o.seq = ++w.seq[2];
+  CHECK_STATUS(kbk_producer_submit_trusted_order(p, NULL, NULL, 0, &ticket), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_producer_submit_trusted_order(p, &o, NULL, 0, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_producer_submit_trusted_order(p, &o, NULL, 1, &ticket), KBK_STATUS_NULL_ARGUMENT);
+  o.side = 9;
+  CHECK_STATUS(kbk_producer_submit_trusted_order(p, &o, NULL, 0, &ticket), KBK_STATUS_INVALID_ARGUMENT);
+  o.side = KBK_SIDE_BUY;
+  CHECK_STATUS(kbk_producer_submit_trusted_cancel(p, INV0, 1, 1, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK(ticket == 2);
+  CHECK_OK(kbk_producer_submit_trusted_order(p, &o, NULL, 0, &ticket));
+  CHECK(ticket == 3);
+  kbk_response r;
+  kbk_message *a = one_response(p, &r);
+  CHECK(a == NULL && r.ticket == 3 && r.refusal == 0 && r.reception_number > 0);
+  CHECK_OK(kbk_producer_submit_trusted_cancel(p, INV0 + 2, r.reception_number, ++w.seq[2], &ticket));
+  CHECK(ticket == 4);
+  a = one_response(p, &r);
+  CHECK(a == NULL && r.ticket == 4 && r.refusal == 0);
+  /* A cancel of an order that is gone is refused (unsigned notice). */
+  CHECK_OK(kbk_producer_submit_trusted_cancel(p, INV0 + 2, r.reception_number, ++w.seq[2], &ticket));
+  a = one_response(p, &r);
+  CHECK(a == NULL && r.ticket == 5 && r.refusal != 0 && r.has_answer == 0);
+
   wait_for(&ns.certificates, 1);
   CHECK(atomic_load(&ns.certificates) >= 1);
   CHECK(atomic_load(&ns.items) >= 3);
@@ -596,6 +632,10 @@ static void test_bad_input(void) {
   CHECK_STATUS(kbk_producer_submit(p, ab, alen, &ticket), KBK_STATUS_WIRE_WRONG_KIND);
   free(ab);
   kbk_message_free(att);
+  CHECK_STATUS(kbk_producer_submit_trusted_cancel(p, INV0, 1, 1, &ticket), KBK_STATUS_INVALID_ARGUMENT);
+  kbk_order_request ord;
+  memset(&ord, 0, sizeof ord);
+  CHECK_STATUS(kbk_producer_submit_trusted_order(p, &ord, NULL, 0, &ticket), KBK_STATUS_INVALID_ARGUMENT);
   CHECK(ticket == 7);
   kbk_response r;
   kbk_message *a = NULL;
