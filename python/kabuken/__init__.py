@@ -5,9 +5,13 @@ re-exports it and adds thin conveniences (dtype coercion for the bulk path,
 optional pandas frames). No business logic lives in Python.
 
 Bound so far: the order book (:class:`Book`, :class:`Market`), bulk replay
-(:func:`replay`), the Flash and LOBSTER loaders, and out-of-band
-verification (:class:`OobService`). Certificates, the register, the
-exchange and the runtime are bound as they land in the engine.
+(:func:`replay`), the Flash and LOBSTER loaders, out-of-band verification
+(:class:`OobService`), keys and signed messages (:class:`KeyPair`,
+:class:`PublicKey`, :class:`Message`, the ``sign_*`` builders), identity
+(:class:`CertificateAuthority`, :class:`IdentityStore`), certificates and
+the register (:class:`Certificate`, :class:`Register`,
+:class:`IdListFollower`), settlement (:class:`Ledger`) and the exchange
+(:class:`Exchange`). The runtime is bound when it lands in the engine.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ from .errors import (
     OobError,
     ReplayError,
 )
-from .frames import depth_frame, events_frame, top_of_book_frame, trades_frame
+from .frames import depth_frame, events_frame, matches_frame, top_of_book_frame, trades_frame
 from ._native import (
     SECOND,
     ConfirmationInfo,
@@ -83,6 +87,62 @@ from ._native import (
     Transaction,
     biometric_challenge,
     seal_message,
+)
+from ._native import (
+    Account,
+    BatchProof,
+    CertId,
+    Certificate,
+    CertificateAuthority,
+    Exchange,
+    Holding,
+    IdentityStore,
+    IdListFollower,
+    KeyPair,
+    Ledger,
+    MarketData,
+    MatchRecord,
+    Message,
+    MsgKind,
+    OrderRecord,
+    Outgoing,
+    Party,
+    Policy,
+    PublicKey,
+    Record,
+    Register,
+    Role,
+    Settlement,
+    Simulation,
+    TransferRecord,
+    blake3,
+    refusal_codes,
+    sign_account_inquiry,
+    sign_batch,
+    sign_cancel,
+    sign_certificate_request,
+    sign_direct_transfer_request,
+    sign_holdings_inquiry,
+    sign_issue_request,
+    sign_modify,
+    sign_order,
+    sign_reduce,
+    sign_reissue_request,
+    sign_settlement_request,
+    sign_transfer_request,
+    verify_batch,
+)
+from .errors import (
+    CertificateError,
+    CryptoError,
+    DecodeError,
+    ExchangeError,
+    IdentityError,
+    IdListError,
+    InvariantViolation,
+    RegisterError,
+    RequestRefused,
+    SettlementError,
 )
 
 Event = Union[Accepted, Trade, Cancelled, Reduced, Modified, Rejected]
@@ -286,4 +346,57 @@ __all__ = [
     "LockedOutNotice",
     "seal_message",
     "biometric_challenge",
+    "CryptoError",
+    "DecodeError",
+    "IdentityError",
+    "CertificateError",
+    "RegisterError",
+    "IdListError",
+    "SettlementError",
+    "ExchangeError",
+    "RequestRefused",
+    "InvariantViolation",
+    "KeyPair",
+    "PublicKey",
+    "MsgKind",
+    "Message",
+    "blake3",
+    "verify_batch",
+    "BatchProof",
+    "sign_batch",
+    "sign_order",
+    "sign_cancel",
+    "sign_reduce",
+    "sign_modify",
+    "sign_issue_request",
+    "sign_certificate_request",
+    "sign_direct_transfer_request",
+    "sign_holdings_inquiry",
+    "sign_reissue_request",
+    "sign_transfer_request",
+    "sign_settlement_request",
+    "sign_account_inquiry",
+    "Role",
+    "Policy",
+    "CertificateAuthority",
+    "IdentityStore",
+    "Party",
+    "CertId",
+    "Certificate",
+    "Record",
+    "TransferRecord",
+    "Register",
+    "IdListFollower",
+    "Account",
+    "Settlement",
+    "Ledger",
+    "OrderRecord",
+    "MatchRecord",
+    "Holding",
+    "MarketData",
+    "Outgoing",
+    "Exchange",
+    "Simulation",
+    "refusal_codes",
+    "matches_frame",
 ]

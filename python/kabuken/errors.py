@@ -13,18 +13,29 @@ that crosses the boundary crashes the interpreter.
     ├── MarketError                         unknown or duplicate instrument
     ├── ReplayError                         a workload could not be replayed
     │   └── FormatError (also ValueError)   a malformed Flash or LOBSTER file
-    └── OobError                            out-of-band verification (.kind)
-        ├── AuthenticationFailed, InvalidSession, ContractorDisabled,
-        ├── AboveMaximum, AnswerRejected, TooManyPending,
-        ├── NoFreeCallbackLine, MethodUnavailable, RandomnessFailure,
-        └── DuplicateUserCode, UnknownContractor, InvalidRecord, InvalidOobConfig
+    ├── OobError                            out-of-band verification (.kind)
+    │   ├── AuthenticationFailed, InvalidSession, ContractorDisabled,
+    │   ├── AboveMaximum, AnswerRejected, TooManyPending,
+    │   ├── NoFreeCallbackLine, MethodUnavailable, RandomnessFailure,
+    │   └── DuplicateUserCode, UnknownContractor, InvalidRecord, InvalidOobConfig
+    ├── CryptoError                         bad or weak key, bad signature (.kind)
+    ├── DecodeError (also ValueError)       malformed wire bytes (.kind)
+    ├── IdentityError                       attestation / policy check (.kind, .detail)
+    ├── CertificateError                    certificate or endorsement (.kind, .detail)
+    ├── RegisterError                       the register refused (.kind, .detail)
+    ├── IdListError                         a snapshot or delta refused (.kind)
+    ├── SettlementError                     the ledger refused (.kind)
+    └── ExchangeError
+        ├── RequestRefused                  signed refusal (.code, .reason, .notice)
+        └── InvariantViolation              check_invariants (.violations)
 
-Families for the engine modules still to come (certificates, identity,
-register, settlement, exchange, runtime) are added here as those modules
-are bound, each as a direct subclass of :class:`KabukenError`.
+A family for the runtime is added here when it is bound, as a direct
+subclass of :class:`KabukenError`.
 """
 
 from __future__ import annotations
+
+from typing import Any, List, Optional
 
 
 class KabukenError(Exception):
@@ -137,6 +148,120 @@ class InvalidOobConfig(OobError, ValueError):
     """The out-of-band service configuration is invalid."""
 
 
+class _Kinded(KabukenError):
+    """A family whose errors carry the engine variant's stable name."""
+
+    kind: str
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Detailed(KabukenError):
+    """A family whose errors carry a kind and an optional detail (the
+    nested error's kind, or the engine's explanation)."""
+
+    kind: str
+    detail: Optional[str]
+
+    def __init__(self, message: str, kind: str, detail: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.detail = detail
+
+
+class CryptoError(_Kinded):
+    """A key or signature check failed. ``kind``: ``"bad_key"``,
+    ``"weak_key"``, ``"bad_signature"``, ``"batch_failed"``, ``"bad_batch"``;
+    ``indices`` lists the bad items of a failed batch (else None)."""
+
+    indices: Optional[List[int]]
+
+    def __init__(self, message: str, kind: str, indices: Optional[List[int]] = None) -> None:
+        super().__init__(message, kind)
+        self.indices = None if indices is None else list(indices)
+
+
+class DecodeError(_Kinded, ValueError):
+    """Wire bytes are malformed. ``kind``: ``"truncated"``,
+    ``"trailing_bytes"``, ``"too_long"``, ``"bad_utf8"``, ``"bad_tag"``,
+    ``"bad_version"``, ``"wrong_kind"``, ``"non_canonical"``."""
+
+
+class IdentityError(_Detailed):
+    """An attestation or policy check failed. ``kind``: ``"unknown_party"``,
+    ``"expired"``, ``"revoked"``, ``"bad_issuer"``, ``"crypto"``,
+    ``"user_id_mismatch"``, ``"wrong_role"``, ``"policy_violation"``,
+    ``"superseded"``; ``detail`` the crypto kind or policy text."""
+
+
+class CertificateError(_Detailed):
+    """A certificate or endorsement was refused. ``kind``: ``"expired"``,
+    ``"restricted"``, ``"crypto"``, ``"wrong_register"``, ``"not_holder"``,
+    ``"wrong_certificate"``, ``"wrong_recipient"``."""
+
+
+class RegisterError(_Detailed):
+    """The register refused a request; nothing changed. ``kind`` names the
+    engine's ``RegisterError`` variant (``"identity"``, ``"certificate"``,
+    ``"replay"``, ``"unknown_instrument"``, ``"forged_id"``, ``"unknown_id"``,
+    ``"not_live"``, ``"digest_mismatch"``, ``"wrong_holder"``,
+    ``"quantity_mismatch"``, ``"mismatch"``, ``"exceeds_authorized"``,
+    ``"unknown_transfer"``, ``"not_your_transfer"``, ``"already_claimed"``,
+    ``"bad_reissue"``, ``"text_too_long"``, ``"table_full"``, or ``"audit"``
+    from ``Register.audit``); ``detail`` the nested error's kind."""
+
+
+class IdListError(_Kinded):
+    """An ID-list snapshot or delta was refused. ``kind``:
+    ``"wrong_signer"``, ``"crypto"``, ``"wrong_instrument"``,
+    ``"no_snapshot"``, ``"gap"``, ``"inconsistent"``, ``"stale"``."""
+
+
+class SettlementError(_Kinded):
+    """The ledger refused an operation; nothing changed. ``kind``:
+    ``"unknown_account"``, ``"duplicate_account"``, ``"not_owner"``,
+    ``"insufficient_funds"``, ``"bad_amount"``, ``"unknown_reservation"``,
+    ``"reservation_too_small"``, ``"account_mismatch"``,
+    ``"unknown_signer"``, ``"signature"``, ``"replay"``, ``"overflow"``,
+    or ``"conservation"`` from ``Ledger.check_conservation``."""
+
+
+class ExchangeError(KabukenError):
+    """The exchange family."""
+
+
+class RequestRefused(ExchangeError):
+    """The exchange refused a request with a signed error notice; nothing
+    changed. ``code`` is the refusal's wire code, ``reason`` its stable name
+    (see ``kabuken.refusal_codes()``), ``reception_number`` the order it
+    named (0 for a new order) and ``notice`` the signed notice
+    (a :class:`kabuken.Message`)."""
+
+    code: int
+    reason: str
+    reception_number: int
+    notice: Any
+
+    def __init__(self, message: str, code: int, reason: str, reception_number: int, notice: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.reception_number = reception_number
+        self.notice = notice
+
+
+class InvariantViolation(ExchangeError):
+    """``Exchange.check_invariants`` found violations (``violations``)."""
+
+    violations: List[str]
+
+    def __init__(self, message: str, violations: List[str]) -> None:
+        super().__init__(message)
+        self.violations = list(violations)
+
+
 __all__ = [
     "KabukenError",
     "ConfigError",
@@ -158,4 +283,14 @@ __all__ = [
     "UnknownContractor",
     "InvalidRecord",
     "InvalidOobConfig",
+    "CryptoError",
+    "DecodeError",
+    "IdentityError",
+    "CertificateError",
+    "RegisterError",
+    "IdListError",
+    "SettlementError",
+    "ExchangeError",
+    "RequestRefused",
+    "InvariantViolation",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-    from ._native import Book
+    from ._native import Book, Exchange, MatchRecord
 
 
 def _pandas() -> Any:
@@ -98,4 +98,53 @@ def top_of_book_frame(columns: Mapping[str, np.ndarray]) -> "pd.DataFrame":
     return pd.DataFrame(data, index=pd.Index(index, name="time"))
 
 
-__all__ = ["events_frame", "trades_frame", "depth_frame", "top_of_book_frame"]
+_MATCH_COLUMNS = [
+    "match_number",
+    "buy_order",
+    "sell_order",
+    "instrument",
+    "serial",
+    "quantity",
+    "price",
+    "amount",
+    "buyer",
+    "seller",
+    "transfer_number",
+    "new_serial",
+    "change_serial",
+]
+
+
+def matches_frame(matches: Union["Exchange", Sequence["MatchRecord"]]) -> "pd.DataFrame":
+    """The exchange's trades (its match list, or any list of
+    :class:`kabuken.MatchRecord`, e.g. ``exchange.trades_of(user)``) as a
+    DataFrame, one row per match: ``match_number``, ``buy_order`` and
+    ``sell_order`` (reception numbers), ``instrument``, ``serial`` (the sold
+    certificate ID's serial), ``quantity``, ``price`` (ticks), ``amount``
+    (a ``decimal.Decimal``, object column), ``buyer``, ``seller``,
+    ``transfer_number``, ``new_serial`` and ``change_serial`` (None when the
+    certificate was sold whole)."""
+    pd = _pandas()
+    records = matches.matches() if hasattr(matches, "matches") else matches
+    rows = [
+        (
+            m.match_number,
+            m.buy_order,
+            m.sell_order,
+            m.instrument,
+            m.cert_id.serial,
+            m.quantity,
+            m.price,
+            m.amount,
+            m.buyer,
+            m.seller,
+            m.transfer_number,
+            m.new_cert_id.serial,
+            None if m.change_cert_id is None else m.change_cert_id.serial,
+        )
+        for m in records
+    ]
+    return pd.DataFrame(rows, columns=_MATCH_COLUMNS)
+
+
+__all__ = ["events_frame", "trades_frame", "depth_frame", "top_of_book_frame", "matches_frame"]

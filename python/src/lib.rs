@@ -12,9 +12,17 @@
 
 mod book;
 mod bulk;
+mod convert;
+mod crypto;
 mod errors;
+mod exchange;
+mod identity;
 mod lobster;
+mod messages;
 mod oob;
+mod register;
+mod settle;
+mod sim;
 
 use pyo3::prelude::*;
 
@@ -61,5 +69,40 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lobster::load_lobster, m)?)?;
     m.add_function(wrap_pyfunction!(lobster::lobster_top_of_book, m)?)?;
     oob::register(m)?;
+    // keys, signatures, messages
+    m.add_class::<crypto::KeyPair>()?;
+    m.add_class::<crypto::PublicKey>()?;
+    m.add_class::<crypto::MsgKind>()?;
+    m.add_class::<crypto::Message>()?;
+    m.add_function(wrap_pyfunction!(crypto::blake3, m)?)?;
+    m.add_function(wrap_pyfunction!(crypto::verify_batch, m)?)?;
+    m.add_class::<crypto::BatchProof>()?;
+    m.add_function(wrap_pyfunction!(crypto::sign_batch, m)?)?;
+    messages::register(m)?;
+    // identity
+    m.add_class::<identity::Role>()?;
+    m.add_class::<identity::Policy>()?;
+    m.add_class::<identity::CertificateAuthority>()?;
+    m.add_class::<identity::IdentityStore>()?;
+    m.add_class::<identity::Party>()?;
+    // certificates and the register
+    m.add_class::<register::CertId>()?;
+    m.add_class::<register::Certificate>()?;
+    m.add_class::<register::Record>()?;
+    m.add_class::<register::TransferRecord>()?;
+    m.add_class::<register::Register>()?;
+    m.add_class::<register::IdListFollower>()?;
+    // settlement and the exchange
+    m.add_class::<settle::Account>()?;
+    m.add_class::<settle::Settlement>()?;
+    m.add_class::<settle::Ledger>()?;
+    m.add_class::<exchange::OrderRecord>()?;
+    m.add_class::<exchange::MatchRecord>()?;
+    m.add_class::<exchange::Holding>()?;
+    m.add_class::<exchange::MarketData>()?;
+    m.add_class::<exchange::Outgoing>()?;
+    m.add_class::<exchange::Exchange>()?;
+    m.add_function(wrap_pyfunction!(exchange::refusal_codes, m)?)?;
+    m.add_class::<sim::Simulation>()?;
     Ok(())
 }

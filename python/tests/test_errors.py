@@ -26,6 +26,12 @@ def test_hierarchy() -> None:
         "DuplicateUserCode", "UnknownContractor", "InvalidRecord", "InvalidOobConfig",
     ]:
         assert issubclass(getattr(E, name), E.OobError)
+    for name in E.__all__:
+        assert issubclass(getattr(E, name), k.KabukenError), name
+    assert issubclass(E.DecodeError, ValueError)
+    assert issubclass(E.RequestRefused, E.ExchangeError) and issubclass(E.InvariantViolation, E.ExchangeError)
+    assert E.RegisterError("m", "replay").detail is None and E.CryptoError("m", "bad_key").indices is None
+    assert E.InvariantViolation("m", ["a"]).violations == ["a"]
     assert k.__version__
 
 

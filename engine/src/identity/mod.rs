@@ -322,6 +322,38 @@ pub struct Party {
     pub key: PublicKey,
 }
 
+/// Checks that `att` was issued and signed by the CA `(ca_id, ca_name,
+/// ca_key)`.
+///
+/// # Errors
+/// [`IdentityError::BadIssuer`].
+pub fn check_attestation(
+    ca_id: UserId,
+    ca_name: &str,
+    ca_key: &PublicKey,
+    att: &Signed<Attestation>,
+) -> Result<(), IdentityError> {
+    if att.signer != ca_id || att.body.issuer != ca_name {
+        return Err(IdentityError::BadIssuer);
+    }
+    att.verify(ca_key).map_err(|_| IdentityError::BadIssuer)
+}
+
+/// Checks that `rev` was signed by the CA `(ca_id, ca_key)`.
+///
+/// # Errors
+/// [`IdentityError::BadIssuer`].
+pub fn check_revocation(
+    ca_id: UserId,
+    ca_key: &PublicKey,
+    rev: &Signed<Revocation>,
+) -> Result<(), IdentityError> {
+    if rev.signer != ca_id {
+        return Err(IdentityError::BadIssuer);
+    }
+    rev.verify(ca_key).map_err(|_| IdentityError::BadIssuer)
+}
+
 /// What a relying party knows about identities.
 #[derive(Debug)]
 pub struct IdentityStore {
@@ -351,11 +383,24 @@ impl IdentityStore {
     /// CA signature, a weak or invalid subject key, a revoked serial, and an
     /// older serial than the one already registered for that user.
     pub fn register(&mut self, att: &Signed<Attestation>) -> Result<(), IdentityError> {
+        check_attestation(self.ca_id, &self.ca_name, &self.ca_key, att)?;
+        self.register_checked(att)
+    }
+
+    /// The trusted CA: user id, name, key (to check attestations and
+    /// revocations off the thread that owns this store).
+    #[must_use]
+    pub fn ca(&self) -> (UserId, &str, PublicKey) {
+        (self.ca_id, &self.ca_name, self.ca_key)
+    }
+
+    /// [`IdentityStore::register`] for an attestation whose issuer and
+    /// signature were checked already ([`check_attestation`] against this
+    /// store's [`IdentityStore::ca`]); every other check is made.
+    pub fn register_checked(&mut self, att: &Signed<Attestation>) -> Result<(), IdentityError> {
         if att.signer != self.ca_id || att.body.issuer != self.ca_name {
             return Err(IdentityError::BadIssuer);
         }
-        att.verify(&self.ca_key)
-            .map_err(|_| IdentityError::BadIssuer)?;
         if self.revoked.contains(&att.body.serial) {
             return Err(IdentityError::Revoked);
         }
@@ -377,11 +422,16 @@ impl IdentityStore {
 
     /// Applies a CA-signed revocation.
     pub fn apply_revocation(&mut self, rev: &Signed<Revocation>) -> Result<(), IdentityError> {
+        check_revocation(self.ca_id, &self.ca_key, rev)?;
+        self.apply_revocation_checked(rev)
+    }
+
+    /// [`IdentityStore::apply_revocation`] for a revocation whose signature
+    /// was checked already ([`check_revocation`]).
+    pub fn apply_revocation_checked(&mut self, rev: &Signed<Revocation>) -> Result<(), IdentityError> {
         if rev.signer != self.ca_id {
             return Err(IdentityError::BadIssuer);
         }
-        rev.verify(&self.ca_key)
-            .map_err(|_| IdentityError::BadIssuer)?;
         self.revoked.extend(rev.body.serials.iter().copied());
         Ok(())
     }

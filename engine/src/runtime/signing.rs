@@ -140,10 +140,27 @@ impl SigningStage {
             }
             sign_all(&self.keys[s].register, &mut refs, &mut self.counters);
         }
+        // Only change certificates can be nested, pending, in later
+        // messages (a sell order carries its change to the next transfer,
+        // or back to its owner when it ends): keep copies of those.
+        let changes: std::collections::HashSet<(usize, u64)> = jobs
+            .iter()
+            .flat_map(|j| {
+                j.outgoing.iter().filter_map(move |o| match o {
+                    Outgoing::Transfer { response, .. } => {
+                        response.body.change_cert_id.map(|id| (j.shard, id.serial))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
         for j in jobs.iter() {
             for d in &j.docs {
                 if let RegisterDoc::Certificate(c) = d {
-                    batch_certs.insert((j.shard, c.body.id.serial), c.clone());
+                    let key = (j.shard, c.body.id.serial);
+                    if changes.contains(&key) {
+                        batch_certs.insert(key, c.clone());
+                    }
                 }
             }
         }
