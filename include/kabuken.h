@@ -1680,7 +1680,9 @@ typedef struct kbk_runtime_config {
   // (`kbk_runtime_next_notification`, from any thread): while it is full
   // no answer is delivered either. Shutdown never waits for it.
   size_t notification_capacity;
-  // `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored).
+  // `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored);
+  // it and `notify_userdata` must stay valid until
+  // `kbk_runtime_shutdown` or `kbk_runtime_free` returns.
   kbk_notification_callback notify;
   // Passed to `notify`.
   void *notify_userdata;
@@ -3192,7 +3194,10 @@ kbk_status kbk_runtime_producer_new(const struct kbk_runtime *runtime,
                                     void *userdata,
                                     struct kbk_producer **out);
 
-// Frees a producer; NULL is fine. Responses not taken yet are dropped.
+// Frees a producer; NULL is fine. Responses not taken yet are dropped;
+// with a callback, responses to requests still in flight are still
+// delivered to it, so keep its `userdata` valid until
+// `kbk_runtime_shutdown` or `kbk_runtime_free` returns.
 void kbk_producer_free(struct kbk_producer *producer);
 
 // Submits a signed order, cancel, reduce or modify request (wire bytes);

@@ -91,7 +91,9 @@ pub struct kbk_runtime_config {
     /// (`kbk_runtime_next_notification`, from any thread): while it is full
     /// no answer is delivered either. Shutdown never waits for it.
     pub notification_capacity: usize,
-    /// `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored).
+    /// `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored);
+    /// it and `notify_userdata` must stay valid until
+    /// `kbk_runtime_shutdown` or `kbk_runtime_free` returns.
     pub notify: kbk_notification_callback,
     /// Passed to `notify`.
     pub notify_userdata: *mut c_void,
@@ -942,7 +944,10 @@ pub extern "C" fn kbk_runtime_producer_new(
     })
 }
 
-/// Frees a producer; NULL is fine. Responses not taken yet are dropped.
+/// Frees a producer; NULL is fine. Responses not taken yet are dropped;
+/// with a callback, responses to requests still in flight are still
+/// delivered to it, so keep its `userdata` valid until
+/// `kbk_runtime_shutdown` or `kbk_runtime_free` returns.
 #[no_mangle]
 pub extern "C" fn kbk_producer_free(producer: *mut kbk_producer) {
     free(producer.cast::<ProducerHandle>());
