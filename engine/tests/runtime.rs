@@ -166,7 +166,7 @@ fn many_producers_signed_flow_equals_synchronous_replay() {
         .iter()
         .filter_map(|s| match s {
             Sequenced::Request { sequence, .. } => Some(*sequence),
-            Sequenced::Time(_) | Sequenced::Numbering { .. } => None,
+            Sequenced::Time(_) | Sequenced::Numbering { .. } | Sequenced::Control { .. } => None,
         })
         .collect();
     assert_eq!(seqs.len(), answers.len());
@@ -489,4 +489,245 @@ fn two_shards_route_orders_and_cancels_and_each_replays_alone() {
             "shard {k}"
         );
     }
+}
+
+#[test]
+fn controls_onboard_revoke_and_end_the_day_in_sequence() {
+    use kabuken::book::TimeInForce;
+    use kabuken::crypto::{KeyPair, Validity};
+    use kabuken::exchange::{OrderRequest, OrderState};
+    use kabuken::identity::{CertificateAuthority, Policy, Role};
+    use kabuken::runtime::{Control, ControlError};
+    use kabuken::types::Side;
+    use rust_decimal::Decimal;
+
+    let c = cfg(50);
+    let mut m = market(&c);
+    let validity = Validity {
+        not_before: 0,
+        not_after: u64::MAX / 2,
+    };
+    let policy = Policy {
+        usage_limit: u64::MAX / 4,
+        per_order_max: 10_000,
+        short_sale_ban: true,
+    };
+    let newcomer = 5000;
+    let key = KeyPair::from_seed(&[42; 32]);
+    let att =
+        m.ca.issue(
+            newcomer,
+            "Newcomer",
+            &key.public(),
+            validity,
+            Role::Investor,
+            policy,
+        )
+        .expect("attestation");
+    let att_serial = att.body.serial;
+    let mut rogue = CertificateAuthority::new(1, "kabuken CA", KeyPair::from_seed(&[9; 32]));
+    let forged = rogue
+        .issue(
+            6000,
+            "Rogue",
+            &key.public(),
+            validity,
+            Role::Investor,
+            policy,
+        )
+        .expect("rogue attestation");
+    let inst = m.instruments[0];
+    let order = |seq: u64, tif: TimeInForce| {
+        Request::Order(Signed::sign(
+            OrderRequest {
+                user_id: newcomer,
+                instrument: inst,
+                class: 0,
+                side: Side::Buy,
+                price: Some(kabuken::exchange::sim::MID - 400),
+                quantity: 10,
+                tif,
+                post_only: false,
+                certificates: Vec::new(),
+                name_address: "Newcomer, Osaka".into(),
+                account: newcomer,
+                cash_cap: None,
+                seq,
+            },
+            newcomer,
+            &key,
+        ))
+    };
+    let rt = Runtime::start(
+        RuntimeConfig {
+            journal: true,
+            ..RuntimeConfig::default()
+        },
+        vec![m.shard],
+    )
+    .expect("start");
+    rt.set_time(10);
+    let mut p = rt.producer(16, ResponseSink::Queue).expect("producer");
+    let wait = Duration::from_secs(30);
+    // Unknown before it joins: refused at verification.
+    p.submit(order(1, TimeInForce::Day)).unwrap();
+    let r = p.recv_timeout(wait).unwrap();
+    assert_eq!(
+        r.answer.unwrap_err().body.reason,
+        Refusal::UnknownParty.code()
+    );
+    // A credential of another CA is refused at once; nothing queued.
+    assert!(matches!(
+        rt.control(0, Control::AddParty(forged)),
+        Err(ControlError::BadCredential(_))
+    ));
+    assert!(matches!(
+        rt.control(9, Control::EndOfDay),
+        Err(ControlError::NoSuchShard(9))
+    ));
+    // Joins, opens an account, pays in; then trades.
+    for ctl in [
+        Control::AddParty(att),
+        Control::OpenAccount {
+            account: newcomer,
+            owner: newcomer,
+        },
+        Control::Deposit {
+            account: newcomer,
+            amount: Decimal::from(1_000_000),
+        },
+    ] {
+        assert_eq!(rt.control(0, ctl).unwrap().wait(wait), Some(Ok(())));
+    }
+    // A deposit to an account that does not exist: refused in sequence.
+    let bad = rt
+        .control(
+            0,
+            Control::Deposit {
+                account: 999_999,
+                amount: Decimal::ONE,
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        bad.wait(wait),
+        Some(Err(ControlError::Settlement(_)))
+    ));
+    p.submit(order(2, TimeInForce::Day)).unwrap();
+    let day = p.recv_timeout(wait).unwrap().answer.expect("accepted");
+    let day_order = day.body.reception_number;
+    // End of day: the day order expires.
+    assert_eq!(
+        rt.control(0, Control::EndOfDay).unwrap().wait(wait),
+        Some(Ok(()))
+    );
+    // Revoked: refused by the sequencer (the signature still verifies).
+    let out_rev = m.ca.revoke(&[att_serial], 12);
+    assert_eq!(
+        rt.control(0, Control::Revoke(out_rev)).unwrap().wait(wait),
+        Some(Ok(()))
+    );
+    p.submit(order(3, TimeInForce::Gtc)).unwrap();
+    let r = p.recv_timeout(wait).unwrap();
+    assert!(r.sequence.is_some(), "verified, then refused in sequence");
+    assert_eq!(
+        r.answer.unwrap_err().body.reason,
+        Refusal::AttestationRevoked.code()
+    );
+    let out = rt.shutdown();
+    let s = &out.shards[0];
+    assert_eq!(
+        s.exchange.order(day_order).unwrap().state,
+        OrderState::Expired
+    );
+    s.exchange
+        .check_invariants(&s.register, &s.ledger)
+        .expect("invariants");
+    // The journal, controls included, replays to the same state.
+    let mut again = market(&c);
+    replay_journal(&mut again.shard, &out.journal[0]);
+    assert_eq!(again.shard.state_hash(), s.state_hash());
+    assert_eq!(
+        again.shard.exchange.order(day_order).unwrap().state,
+        OrderState::Expired
+    );
+}
+
+#[test]
+fn batch_signed_certificates_from_the_runtime_trade_again_synchronously() {
+    use kabuken::book::TimeInForce;
+    use kabuken::exchange::OrderRequest;
+    use kabuken::register::CertificateRequest;
+    use kabuken::types::Side;
+
+    let mut m = market(&cfg(300));
+    let f = flow(&mut m.clients, &m.instruments, 300, 2, 9, false);
+    let rt = Runtime::start(RuntimeConfig::default(), vec![m.shard]).expect("start");
+    let d = drive(&rt, f, None, false);
+    assert_eq!(d.responses, 300);
+    let mut out = rt.shutdown();
+    let s = &mut out.shards[0];
+    let t = s.register.transfers()[0].clone();
+    // The buyer claims its certificate: the register's copy, batch-signed.
+    let buyer = m.clients.iter_mut().find(|c| c.id == t.buyer).unwrap();
+    let claim = buyer.sign(CertificateRequest {
+        user_id: t.buyer,
+        transfer_number: t.transfer_number,
+        dividend_account: String::new(),
+        seq: 0,
+    });
+    let cert = s
+        .register
+        .claim_certificate(&claim, 1_000)
+        .expect("claimed");
+    assert!(matches!(cert.signature, MessageSignature::Batch(_)));
+    cert.verify(&s.register.public_key()).expect("verifies");
+    let back = Signed::from_bytes(&cert.to_bytes()).expect("wire round trip");
+    assert_eq!(back, cert);
+    // It sells it on the synchronous exchange; another investor buys.
+    let sell = buyer.sign(OrderRequest {
+        user_id: t.buyer,
+        instrument: t.instrument,
+        class: 0,
+        side: Side::Sell,
+        price: Some(kabuken::exchange::sim::MID - 900),
+        quantity: t.quantity,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+        certificates: vec![cert.clone()],
+        name_address: "seller".into(),
+        account: t.buyer,
+        cash_cap: None,
+        seq: 0,
+    });
+    let before = s.exchange.matches().len();
+    s.exchange
+        .submit(&sell, 1_000, &mut s.register, &mut s.ledger)
+        .expect("a batch-signed certificate is accepted");
+    let other = m.clients.iter_mut().find(|c| c.id != t.buyer).unwrap();
+    let other_id = other.id;
+    let buy = other.sign(OrderRequest {
+        user_id: other_id,
+        instrument: t.instrument,
+        class: 0,
+        side: Side::Buy,
+        price: Some(kabuken::exchange::sim::MID - 900),
+        quantity: t.quantity,
+        tif: TimeInForce::Ioc,
+        post_only: false,
+        certificates: Vec::new(),
+        name_address: "buyer".into(),
+        account: other_id,
+        cash_cap: None,
+        seq: 0,
+    });
+    s.exchange
+        .submit(&buy, 1_000, &mut s.register, &mut s.ledger)
+        .expect("buy accepted");
+    let after = s.exchange.matches();
+    assert!(after.len() > before, "it traded");
+    assert!(after[before..].iter().any(|x| x.cert_id == cert.body.id));
+    s.exchange
+        .check_invariants(&s.register, &s.ledger)
+        .expect("invariants");
 }

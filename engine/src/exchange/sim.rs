@@ -1317,7 +1317,8 @@ impl World {
     }
 
     /// The market's parts for the runtime: the exchange, the register, the
-    /// ledger and the investors' own sides.
+    /// ledger and the investors' own sides (the CA stays public in
+    /// [`World::ca`]: take it first if needed).
     #[must_use]
     pub fn into_parts(self) -> (Exchange, Register, Ledger, Vec<Client>) {
         let clients = self

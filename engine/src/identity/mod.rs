@@ -428,7 +428,10 @@ impl IdentityStore {
 
     /// [`IdentityStore::apply_revocation`] for a revocation whose signature
     /// was checked already ([`check_revocation`]).
-    pub fn apply_revocation_checked(&mut self, rev: &Signed<Revocation>) -> Result<(), IdentityError> {
+    pub fn apply_revocation_checked(
+        &mut self,
+        rev: &Signed<Revocation>,
+    ) -> Result<(), IdentityError> {
         if rev.signer != self.ca_id {
             return Err(IdentityError::BadIssuer);
         }

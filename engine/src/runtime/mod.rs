@@ -45,8 +45,8 @@ mod signing;
 pub mod sim;
 
 pub use pipeline::{
-    replay_journal, NotificationSink, Outcome, Producer, ResponseSink, Runtime, RuntimeConfig,
-    RuntimeStats, Shard, StartError, SubmitError,
+    replay_journal, Control, ControlError, ControlHandle, NotificationSink, Outcome, Producer,
+    ResponseSink, Runtime, RuntimeConfig, RuntimeStats, Shard, StartError, SubmitError,
 };
 pub use request::{Notification, Request, Response, Sequenced};
 pub use signing::SigningCounters;

@@ -32,9 +32,14 @@ use crate::crypto::{
     domain_input, verify_batch, CryptoError, MessageSignature, PublicKey, Signature, Signed, UserId,
 };
 use crate::exchange::{ErrorNotice, Exchange, Refusal};
+use crate::identity::{
+    check_attestation, check_revocation, Attestation, IdentityError, Revocation, Role,
+};
 use crate::register::{Register, RegisterDoc};
 use crate::settle::Ledger;
+use crate::settle::{AccountId, SettleError};
 use crate::types::{InstrumentId, Timestamp};
+use parking_lot::RwLock;
 
 /// One shard: the instruments of one exchange, with their register and the
 /// settlement ledger, owned by one sequencer thread while the runtime runs.
@@ -335,6 +340,92 @@ struct Envelope {
     request: Request,
 }
 
+/// An administrative operation, applied by a shard's sequencer in sequence
+/// with the requests (and journalled), through [`Runtime::control`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// A party joins (or renews its attestation): the exchange and the
+    /// register learn its key and role; an investor's key is also given to
+    /// the ledger (for signed account inquiries).
+    AddParty(Signed<Attestation>),
+    /// The CA revokes attestations.
+    Revoke(Signed<Revocation>),
+    /// A settlement account opens.
+    OpenAccount {
+        /// Account id.
+        account: AccountId,
+        /// Owner.
+        owner: UserId,
+    },
+    /// Cash is paid into an account.
+    Deposit {
+        /// Account id.
+        account: AccountId,
+        /// Amount (positive).
+        amount: rust_decimal::Decimal,
+    },
+    /// End of the trading day at the exchange clock: day orders expire.
+    EndOfDay,
+}
+
+/// Why a control was refused (nothing changed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlError {
+    /// No such shard.
+    NoSuchShard(usize),
+    /// The runtime is shutting down.
+    Closed,
+    /// The attestation or revocation is not the shard CA's, or the key is
+    /// unusable (checked before anything is queued).
+    BadCredential(IdentityError),
+    /// The identity stores refused it.
+    Identity(IdentityError),
+    /// The ledger refused it.
+    Settlement(SettleError),
+}
+
+impl core::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ControlError::NoSuchShard(s) => write!(f, "no shard {s}"),
+            ControlError::Closed => f.write_str("the runtime is shutting down"),
+            ControlError::BadCredential(e) => write!(f, "credential refused: {e}"),
+            ControlError::Identity(e) => write!(f, "identity: {e}"),
+            ControlError::Settlement(e) => write!(f, "settlement: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+struct ControlEnvelope {
+    control: Control,
+    result: Arc<ArrayQueue<Result<(), ControlError>>>,
+}
+
+/// The outcome of a control, once its sequencer has applied it.
+#[derive(Debug)]
+pub struct ControlHandle {
+    result: Arc<ArrayQueue<Result<(), ControlError>>>,
+}
+
+impl ControlHandle {
+    /// The outcome, waiting up to `timeout` (`None`: not applied yet).
+    pub fn wait(&self, timeout: Duration) -> Option<Result<(), ControlError>> {
+        let end = Instant::now() + timeout;
+        let mut idle = Idle::new();
+        loop {
+            if let Some(r) = self.result.pop() {
+                return Some(r);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            idle.wait();
+        }
+    }
+}
+
 struct ProducerSlot {
     sink: ResponseSink,
     queue: ArrayQueue<Response>,
@@ -369,6 +460,8 @@ struct Inner {
     shard_queues: Vec<ArrayQueue<Envelope>>,
     sign_queue: ArrayQueue<Job>,
     back: Vec<SegQueue<Vec<RegisterDoc>>>,
+    controls: Vec<SegQueue<ControlEnvelope>>,
+    cas: Vec<(UserId, String, PublicKey)>,
     notify: Option<ArrayQueue<Notification>>,
     notify_cb: Option<Box<dyn Fn(Notification) + Send + Sync>>,
     producers: Box<[OnceLock<ProducerSlot>]>,
@@ -380,7 +473,7 @@ struct Inner {
     clock: AtomicU64,
     sequence: AtomicU64,
     counters: Counters,
-    directory: Vec<HashMap<UserId, PublicKey>>,
+    directory: Vec<RwLock<HashMap<UserId, PublicKey>>>,
     exchange_ids: Vec<UserId>,
     depth_readers: HashMap<InstrumentId, DepthReader>,
     verify_batch: usize,
@@ -696,6 +789,7 @@ impl Runtime {
         let mut keys = Vec::new();
         let mut directory = Vec::new();
         let mut exchange_ids = Vec::new();
+        let mut cas = Vec::new();
         for (k, mut s) in shards.drain(..).enumerate() {
             s.exchange
                 .set_reception_numbering(k as u64 + 1, n as u64)
@@ -708,7 +802,9 @@ impl Runtime {
                 exchange: s.exchange.signing_key(),
                 register: s.register.signing_key(),
             });
-            directory.push(s.exchange.identities().keys().collect());
+            directory.push(RwLock::new(s.exchange.identities().keys().collect()));
+            let (ca_id, ca_name, ca_key) = s.exchange.identities().ca();
+            cas.push((ca_id, ca_name.to_owned(), ca_key));
             exchange_ids.push(s.exchange.user_id());
             let mut depth = HashMap::new();
             for i in s.exchange.instruments().collect::<Vec<_>>() {
@@ -756,6 +852,8 @@ impl Runtime {
                 .collect(),
             sign_queue: ArrayQueue::new(cfg.sign_capacity),
             back: (0..n).map(|_| SegQueue::new()).collect(),
+            controls: (0..n).map(|_| SegQueue::new()).collect(),
+            cas,
             notify,
             notify_cb,
             producers: (0..cfg.max_producers).map(|_| OnceLock::new()).collect(),
@@ -872,6 +970,46 @@ impl Runtime {
     #[must_use]
     pub fn subscribe_from_oldest(&self, shard: usize) -> Option<Subscriber> {
         self.subscribers.get(shard).cloned()
+    }
+
+    /// Queues an administrative operation for shard `shard`'s sequencer,
+    /// which applies it in sequence with the requests (before any request
+    /// submitted after this call returns). Attestations and revocations are
+    /// checked against the shard's CA here, so the sequencer never
+    /// verifies; a new party's key reaches the verification workers before
+    /// this returns.
+    ///
+    /// # Errors
+    /// [`ControlError::NoSuchShard`], [`ControlError::Closed`],
+    /// [`ControlError::BadCredential`]; later refusals arrive through the
+    /// handle.
+    pub fn control(&self, shard: usize, control: Control) -> Result<ControlHandle, ControlError> {
+        let inner = &*self.inner;
+        let Some((ca_id, ca_name, ca_key)) = inner.cas.get(shard) else {
+            return Err(ControlError::NoSuchShard(shard));
+        };
+        if inner.closing.load(Ordering::SeqCst) {
+            return Err(ControlError::Closed);
+        }
+        match &control {
+            Control::AddParty(att) => {
+                check_attestation(*ca_id, ca_name, ca_key, att)
+                    .map_err(ControlError::BadCredential)?;
+                let key = PublicKey::from_bytes(&att.body.public_key)
+                    .map_err(|e| ControlError::BadCredential(IdentityError::Crypto(e)))?;
+                inner.directory[shard].write().insert(att.body.user_id, key);
+            }
+            Control::Revoke(rev) => {
+                check_revocation(*ca_id, ca_key, rev).map_err(ControlError::BadCredential)?;
+            }
+            _ => {}
+        }
+        let result = Arc::new(ArrayQueue::new(1));
+        inner.controls[shard].push(ControlEnvelope {
+            control,
+            result: Arc::clone(&result),
+        });
+        Ok(ControlHandle { result })
     }
 
     /// The next notification (with [`NotificationSink::Queue`]).
@@ -1016,7 +1154,7 @@ fn verify_worker(inner: &Inner, w: usize) {
                     continue;
                 }
                 let reqs: Vec<&Request> = idx.iter().map(|&i| &batch[i].request).collect();
-                let (r, f) = verify_requests(&inner.directory[shard], &reqs);
+                let (r, f) = verify_requests(&inner.directory[shard].read(), &reqs);
                 fb |= f;
                 for (k, i) in idx.into_iter().enumerate() {
                     v[i] = r[k];
@@ -1095,13 +1233,30 @@ fn sequencer(inner: &Inner, mut run: ShardRun) -> (Shard, Vec<Sequenced>) {
         while let Some(docs) = inner.back[k].pop() {
             run.shard.register.attach_signed(docs);
         }
-        let Some(env) = q.pop() else {
+        let env = q.pop();
+        // Controls first: one sent before a request was submitted is
+        // visible here once that request is (see `Runtime::control`).
+        while let Some(c) = inner.controls[k].pop() {
+            let t = Instant::now();
+            tick(inner, &mut run, &mut touched);
+            let r = apply_control(&mut run.shard, run.now, &c.control);
+            let _ = c.result.push(r);
+            if let Some(j) = run.journal.as_mut() {
+                j.push(Sequenced::Control {
+                    now: run.now,
+                    control: c.control,
+                });
+            }
+            flush(inner, &mut run, &mut touched, None);
+            add(&inner.counters.sequence_busy_ns, nanos(t.elapsed()));
+        }
+        let Some(env) = env else {
             let upstream_done = if inner.trusted {
                 inner.closing.load(Ordering::SeqCst) && inner.submitting.load(Ordering::SeqCst) == 0
             } else {
                 inner.verifiers_done.load(Ordering::SeqCst)
             };
-            if upstream_done && q.is_empty() {
+            if upstream_done && q.is_empty() && inner.controls[k].is_empty() {
                 break;
             }
             idle.wait();
@@ -1109,39 +1264,9 @@ fn sequencer(inner: &Inner, mut run: ShardRun) -> (Shard, Vec<Sequenced>) {
         };
         idle.reset();
         let t = Instant::now();
-        let now = inner.clock.load(Ordering::Acquire);
-        if now > run.now {
-            run.now = now;
-            let Shard {
-                exchange,
-                register,
-                ledger,
-            } = &mut run.shard;
-            exchange.advance_time(now, register, ledger);
-            if let Some(j) = run.journal.as_mut() {
-                j.push(Sequenced::Time(now));
-            }
-            let job = Job {
-                shard: k,
-                reply_to: None,
-                sequence: None,
-                answer: None,
-                docs: run.shard.register.take_unsigned(),
-                outgoing: run.shard.exchange.drain_outbox(),
-            };
-            publish(&mut run, u64::MAX, &mut touched);
-            push_wait(&inner.sign_queue, job);
-        }
+        tick(inner, &mut run, &mut touched);
         let sequence = inner.sequence.fetch_add(1, Ordering::AcqRel) + 1;
         let answer = apply(&mut run.shard, run.now, &env.request);
-        let job = Job {
-            shard: k,
-            reply_to: Some((env.producer, env.ticket)),
-            sequence: Some(sequence),
-            answer: Some(answer),
-            docs: run.shard.register.take_unsigned(),
-            outgoing: run.shard.exchange.drain_outbox(),
-        };
         if let Some(j) = run.journal.as_mut() {
             j.push(Sequenced::Request {
                 sequence,
@@ -1149,13 +1274,120 @@ fn sequencer(inner: &Inner, mut run: ShardRun) -> (Shard, Vec<Sequenced>) {
                 request: env.request,
             });
         }
-        publish(&mut run, sequence, &mut touched);
-        push_wait(&inner.sign_queue, job);
+        flush(
+            inner,
+            &mut run,
+            &mut touched,
+            Some((env.producer, env.ticket, sequence, answer)),
+        );
         add(&inner.counters.sequenced, 1);
         add(&inner.counters.sequence_busy_ns, nanos(t.elapsed()));
     }
     inner.sequencers_left.fetch_sub(1, Ordering::SeqCst);
     (run.shard, run.journal.unwrap_or_default())
+}
+
+/// Applies a move of the exchange clock, if there was one.
+fn tick(inner: &Inner, run: &mut ShardRun, touched: &mut Vec<InstrumentId>) {
+    let now = inner.clock.load(Ordering::Acquire);
+    if now <= run.now {
+        return;
+    }
+    run.now = now;
+    let Shard {
+        exchange,
+        register,
+        ledger,
+    } = &mut run.shard;
+    exchange.advance_time(now, register, ledger);
+    if let Some(j) = run.journal.as_mut() {
+        j.push(Sequenced::Time(now));
+    }
+    flush(inner, run, touched, None);
+}
+
+/// Hands what the last step produced to the signing stage and publishes
+/// its market data.
+fn flush(
+    inner: &Inner,
+    run: &mut ShardRun,
+    touched: &mut Vec<InstrumentId>,
+    reply: Option<(u32, u64, u64, crate::exchange::Answer)>,
+) {
+    let docs = run.shard.register.take_unsigned();
+    let outgoing = run.shard.exchange.drain_outbox();
+    let (reply_to, sequence, answer) = match reply {
+        Some((p, t, s, a)) => (Some((p, t)), Some(s), Some(a)),
+        None => (None, None, None),
+    };
+    publish(run, sequence.unwrap_or(u64::MAX), touched);
+    if reply_to.is_none() && docs.is_empty() && outgoing.is_empty() {
+        return;
+    }
+    push_wait(
+        &inner.sign_queue,
+        Job {
+            shard: run.index,
+            reply_to,
+            sequence,
+            answer,
+            docs,
+            outgoing,
+        },
+    );
+}
+
+/// Applies an administrative operation to a shard (the sequencer's step
+/// for a control, and the synchronous replay's). Signatures were checked
+/// by [`Runtime::control`].
+pub(crate) fn apply_control(
+    shard: &mut Shard,
+    now: Timestamp,
+    control: &Control,
+) -> Result<(), ControlError> {
+    let Shard {
+        exchange,
+        register,
+        ledger,
+    } = shard;
+    match control {
+        Control::AddParty(att) => {
+            register
+                .identities_mut()
+                .register_checked(att)
+                .map_err(ControlError::Identity)?;
+            exchange
+                .identities_mut()
+                .register_checked(att)
+                .map_err(ControlError::Identity)?;
+            if att.body.role == Role::Investor {
+                if let Ok(k) = PublicKey::from_bytes(&att.body.public_key) {
+                    ledger.register_investor(att.body.user_id, k);
+                }
+            }
+            Ok(())
+        }
+        Control::Revoke(rev) => {
+            register
+                .identities_mut()
+                .apply_revocation_checked(rev)
+                .map_err(ControlError::Identity)?;
+            exchange
+                .identities_mut()
+                .apply_revocation_checked(rev)
+                .map_err(ControlError::Identity)
+        }
+        Control::OpenAccount { account, owner } => ledger
+            .open_account(*account, *owner)
+            .map_err(ControlError::Settlement),
+        Control::Deposit { account, amount } => ledger
+            .deposit(*account, *amount)
+            .map_err(ControlError::Settlement),
+        Control::EndOfDay => {
+            exchange.expire_day(now, register, ledger);
+            Ok(())
+        }
+    }
 }
 
 /// Publishes the book events of the last step and the depth of the books
@@ -1289,6 +1521,9 @@ pub fn replay_journal(shard: &mut Shard, journal: &[Sequenced]) -> Vec<crate::ex
             }
             Sequenced::Request { now, request, .. } => {
                 answers.push(apply(shard, *now, request));
+            }
+            Sequenced::Control { now, control } => {
+                let _ = apply_control(shard, *now, control);
             }
         }
     }

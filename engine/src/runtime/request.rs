@@ -180,6 +180,13 @@ pub enum Sequenced {
         /// Step between reception numbers (the number of shards).
         stride: u64,
     },
+    /// An administrative operation, applied at exchange time `now`.
+    Control {
+        /// Exchange time.
+        now: Timestamp,
+        /// The operation.
+        control: super::Control,
+    },
     /// The exchange clock moved to this time (GTD expiry, held orders).
     Time(Timestamp),
     /// A request, with its global sequence number and the time it was

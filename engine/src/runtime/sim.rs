@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::{Producer, Request, Response, ResponseSink, Runtime, Shard};
 use crate::book::TimeInForce;
-use crate::crypto::{PublicKey, UserId};
+use crate::crypto::{KeyPair, PublicKey, UserId};
 use crate::exchange::sim::{Client, SimConfig, World, LOT, MID};
 use crate::exchange::OrderRequest;
+use crate::identity::CertificateAuthority;
 use crate::replay::synth::SplitMix64;
 use crate::types::{InstrumentId, Qty, Side, Timestamp};
 
@@ -46,6 +47,8 @@ pub struct Market {
     pub clients: Vec<Client>,
     /// The instruments.
     pub instruments: Vec<InstrumentId>,
+    /// The certificate authority every party is attested by.
+    pub ca: CertificateAuthority,
 }
 
 /// Builds the market: the [`World`] with enough cash for the whole flow,
@@ -72,6 +75,10 @@ pub fn market(cfg: &MarketConfig) -> Market {
     w.top_up_wallets(shares);
     w.split_wallets(CERT_PART);
     let inst = w.instruments().to_vec();
+    let ca = std::mem::replace(
+        &mut w.ca,
+        CertificateAuthority::new(0, "", KeyPair::from_seed(&[0; 32])),
+    );
     let (exchange, register, ledger, clients) = w.into_parts();
     Market {
         shard: Shard {
@@ -81,6 +88,7 @@ pub fn market(cfg: &MarketConfig) -> Market {
         },
         clients,
         instruments: inst,
+        ca,
     }
 }
 
