@@ -668,6 +668,13 @@ typedef struct kbk_book kbk_book;
 // thread at a time.
 typedef struct kbk_ca kbk_ca;
 
+// The outcome of an administrative operation queued on a running runtime
+// (`kbk_runtime_add_party` and the others), read with
+// `kbk_control_wait`.
+//
+// Thread safety: thread-safe (`Sync`).
+typedef struct kbk_control kbk_control;
+
 // The exchange: order reception (every check of seed 001, in order),
 // matching, certificate-ID invalidation, transfers through its register
 // and settlement through its ledger.
@@ -2060,6 +2067,10 @@ typedef struct kbk_market_event {
 // wait for itself.
 #define KBK_STATUS_RUNTIME_IN_CALLBACK 506
 
+// Runtime: the control is queued but its sequencer has not applied it
+// yet; wait again.
+#define KBK_STATUS_RUNTIME_PENDING 507
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -3270,6 +3281,59 @@ void kbk_subscriber_free(struct kbk_subscriber *subscriber);
 // of events missed is in the last error (the next poll goes on with the
 // oldest event still held).
 kbk_status kbk_subscriber_poll(struct kbk_subscriber *subscriber, struct kbk_market_event *out);
+
+// Adds a party to shard `shard` while the runtime runs (or renews its
+// attestation): the attestation's wire bytes, checked against the shard's
+// CA before anything is queued (a refusal is the identity status); the
+// exchange, the register and (for an investor) the ledger learn the key,
+// in sequence with the requests: every request submitted after this call
+// returns sees it. The pending outcome into `*out` (`kbk_control_wait`;
+// free it with `kbk_control_free`).
+kbk_status kbk_runtime_add_party(const struct kbk_runtime *runtime,
+                                 size_t shard,
+                                 const uint8_t *bytes,
+                                 size_t len,
+                                 struct kbk_control **out);
+
+// Applies a CA revocation (wire bytes, checked before anything is queued)
+// to shard `shard`, as `kbk_runtime_add_party`.
+kbk_status kbk_runtime_revoke(const struct kbk_runtime *runtime,
+                              size_t shard,
+                              const uint8_t *bytes,
+                              size_t len,
+                              struct kbk_control **out);
+
+// Opens settlement account `account` of `owner` in shard `shard`'s
+// ledger, in sequence with the requests (as `kbk_runtime_add_party`).
+kbk_status kbk_runtime_open_account(const struct kbk_runtime *runtime,
+                                    size_t shard,
+                                    uint64_t account,
+                                    uint64_t owner,
+                                    struct kbk_control **out);
+
+// Pays `amount` (a decimal string) into account `account` of shard
+// `shard`'s ledger, in sequence with the requests.
+kbk_status kbk_runtime_deposit(const struct kbk_runtime *runtime,
+                               size_t shard,
+                               uint64_t account,
+                               const char *amount,
+                               struct kbk_control **out);
+
+// Ends the trading day of shard `shard` at the exchange clock: day orders
+// expire (their releases come as notifications).
+kbk_status kbk_runtime_end_of_day(const struct kbk_runtime *runtime,
+                                  size_t shard,
+                                  struct kbk_control **out);
+
+// Waits up to `timeout_ns` nanoseconds (at most one hour) for the
+// control's outcome: `KBK_STATUS_OK` when applied, the refusal's status
+// (identity, settlement) when refused (nothing changed),
+// `KBK_STATUS_RUNTIME_PENDING` when not applied yet. Once known, the
+// outcome is given again by every later call.
+kbk_status kbk_control_wait(const struct kbk_control *control, uint64_t timeout_ns);
+
+// Frees a control handle; NULL is fine (the control still applies).
+void kbk_control_free(struct kbk_control *control);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -315,7 +315,7 @@ fn state_to_c(s: OrderState) -> u32 {
     }
 }
 
-fn settle_err(e: &SettleError) -> Fail {
+pub(crate) fn settle_err(e: &SettleError) -> Fail {
     let status = match e {
         SettleError::UnknownAccount => KBK_STATUS_SETTLE_UNKNOWN_ACCOUNT,
         SettleError::DuplicateAccount => KBK_STATUS_SETTLE_DUPLICATE_ACCOUNT,

@@ -6,26 +6,28 @@
 //! (`kbk_subscriber`) and takes the notifications for other parties.
 
 use crate::book::{event_to_c, kbk_event, kbk_level, level_to_c};
-use crate::crypto::{kbk_order_request, order_from_c, side};
+use crate::crypto::{decimal, kbk_order_request, order_from_c, side};
 use crate::exchange::{
-    flatten, kbk_exchange, kbk_ledger, kbk_outgoing, ExchangeHandle, LedgerHandle,
+    flatten, kbk_exchange, kbk_ledger, kbk_outgoing, settle_err, ExchangeHandle, LedgerHandle,
 };
-use crate::message::{kbk_message, new_message, wire_err};
+use crate::identity::identity_err;
+use crate::message::{kbk_message, new_message, typed_bytes, wire_err};
 use crate::register::{kbk_register, RegisterHandle};
 use crate::status::*;
-use core::ffi::c_void;
+use core::ffi::{c_char, c_void};
 use engine::crypto::{Message, Signed};
 use engine::exchange::CancelRequest;
+use engine::identity::{Attestation, Revocation};
 use engine::register::RegisterDoc;
 use engine::runtime::marketdata::{DepthSnapshot, Poll, Subscriber};
 use engine::runtime::{
-    Notification, NotificationSink, Producer, Request, Response, ResponseSink, Runtime,
-    RuntimeConfig, RuntimeStats, Shard, SubmitError,
+    Control, ControlError, ControlHandle, Notification, NotificationSink, Producer, Request,
+    Response, ResponseSink, Runtime, RuntimeConfig, RuntimeStats, Shard, SubmitError,
 };
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 /// `kbk_runtime_config.notifications`: signed and counted, then dropped.
@@ -1222,4 +1224,173 @@ pub extern "C" fn kbk_subscriber_poll(
             )),
         }
     })
+}
+
+// ---- administration ------------------------------------------------------------
+
+/// The outcome of an administrative operation queued on a running runtime
+/// (`kbk_runtime_add_party` and the others), read with
+/// `kbk_control_wait`.
+///
+/// Thread safety: thread-safe (`Sync`).
+#[derive(Debug)]
+pub struct kbk_control {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct ControlHandleC {
+    header: Header,
+    pending: ControlHandle,
+    outcome: OnceLock<Result<(), ControlError>>,
+}
+
+impl Handle for ControlHandleC {
+    const MAGIC: u64 = 0x6b62_6b5f_6374_726c; // "kbk_ctrl"
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+fn control_err(e: &ControlError) -> Fail {
+    match e {
+        ControlError::NoSuchShard(s) => Fail::new(KBK_STATUS_NOT_FOUND, format!("no shard {s}")),
+        ControlError::Closed => closed(),
+        ControlError::BadCredential(e) | ControlError::Identity(e) => identity_err(e),
+        ControlError::Settlement(e) => settle_err(e),
+    }
+}
+
+/// Queues `control` for shard `shard`; the handle into `out`.
+fn control(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    out: *mut *mut kbk_control,
+    control: impl FnOnce() -> Res<Control>,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let c = control()?;
+        let pending = h.running(|rt| rt.control(shard, c).map_err(|e| control_err(&e)))?;
+        o.set(
+            into_raw(ControlHandleC {
+                header: Header::new(ControlHandleC::MAGIC),
+                pending,
+                outcome: OnceLock::new(),
+            })
+            .cast::<kbk_control>(),
+        );
+        Ok(())
+    })
+}
+
+/// Adds a party to shard `shard` while the runtime runs (or renews its
+/// attestation): the attestation's wire bytes, checked against the shard's
+/// CA before anything is queued (a refusal is the identity status); the
+/// exchange, the register and (for an investor) the ledger learn the key,
+/// in sequence with the requests: every request submitted after this call
+/// returns sees it. The pending outcome into `*out` (`kbk_control_wait`;
+/// free it with `kbk_control_free`).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_add_party(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut kbk_control,
+) -> kbk_status {
+    control(runtime, shard, out, || {
+        typed_bytes::<Attestation>(bytes, len).map(Control::AddParty)
+    })
+}
+
+/// Applies a CA revocation (wire bytes, checked before anything is queued)
+/// to shard `shard`, as `kbk_runtime_add_party`.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_revoke(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut kbk_control,
+) -> kbk_status {
+    control(runtime, shard, out, || {
+        typed_bytes::<Revocation>(bytes, len).map(Control::Revoke)
+    })
+}
+
+/// Opens settlement account `account` of `owner` in shard `shard`'s
+/// ledger, in sequence with the requests (as `kbk_runtime_add_party`).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_open_account(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    account: u64,
+    owner: u64,
+    out: *mut *mut kbk_control,
+) -> kbk_status {
+    control(runtime, shard, out, || {
+        Ok(Control::OpenAccount { account, owner })
+    })
+}
+
+/// Pays `amount` (a decimal string) into account `account` of shard
+/// `shard`'s ledger, in sequence with the requests.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_deposit(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    account: u64,
+    amount: *const c_char,
+    out: *mut *mut kbk_control,
+) -> kbk_status {
+    control(runtime, shard, out, || {
+        Ok(Control::Deposit {
+            account,
+            amount: decimal(amount, "amount")?,
+        })
+    })
+}
+
+/// Ends the trading day of shard `shard` at the exchange clock: day orders
+/// expire (their releases come as notifications).
+#[no_mangle]
+pub extern "C" fn kbk_runtime_end_of_day(
+    runtime: *const kbk_runtime,
+    shard: usize,
+    out: *mut *mut kbk_control,
+) -> kbk_status {
+    control(runtime, shard, out, || Ok(Control::EndOfDay))
+}
+
+/// Waits up to `timeout_ns` nanoseconds (at most one hour) for the
+/// control's outcome: `KBK_STATUS_OK` when applied, the refusal's status
+/// (identity, settlement) when refused (nothing changed),
+/// `KBK_STATUS_RUNTIME_PENDING` when not applied yet. Once known, the
+/// outcome is given again by every later call.
+#[no_mangle]
+pub extern "C" fn kbk_control_wait(control: *const kbk_control, timeout_ns: u64) -> kbk_status {
+    with_ref(control.cast::<ControlHandleC>(), |h| {
+        if timeout_ns > 3_600_000_000_000 {
+            return Err(Fail::arg("timeout_ns must be at most one hour"));
+        }
+        let r = match h.outcome.get() {
+            Some(r) => r,
+            // Another thread may take the outcome meanwhile: it is kept.
+            None => match h.pending.wait(Duration::from_nanos(timeout_ns)) {
+                Some(r) => h.outcome.get_or_init(|| r),
+                None => h
+                    .outcome
+                    .get()
+                    .ok_or_else(|| Fail::new(KBK_STATUS_RUNTIME_PENDING, "not applied yet"))?,
+            },
+        };
+        r.clone().map_err(|e| control_err(&e))
+    })
+}
+
+/// Frees a control handle; NULL is fine (the control still applies).
+#[no_mangle]
+pub extern "C" fn kbk_control_free(control: *mut kbk_control) {
+    free(control.cast::<ControlHandleC>());
 }

@@ -204,6 +204,9 @@ pub const KBK_STATUS_RUNTIME_LAGGED: kbk_status = 505;
 /// Runtime: called from one of the runtime's own callbacks, where it would
 /// wait for itself.
 pub const KBK_STATUS_RUNTIME_IN_CALLBACK: kbk_status = 506;
+/// Runtime: the control is queued but its sequencer has not applied it
+/// yet; wait again.
+pub const KBK_STATUS_RUNTIME_PENDING: kbk_status = 507;
 
 /// The static message of a status (never NULL; "unknown status" for codes
 /// this library does not know).
@@ -228,6 +231,7 @@ pub(crate) fn message(s: kbk_status) -> &'static CStr {
         KBK_STATUS_RUNTIME_NO_PRODUCER => c"runtime: no more producers may be made",
         KBK_STATUS_RUNTIME_LAGGED => c"runtime: the subscriber fell behind; events were missed",
         KBK_STATUS_RUNTIME_IN_CALLBACK => c"runtime: not allowed from the runtime's own callbacks",
+        KBK_STATUS_RUNTIME_PENDING => c"runtime: not applied yet; wait again",
         KBK_STATUS_BOOK_UNKNOWN_ORDER => c"book: unknown order",
         KBK_STATUS_BOOK_INVALID_QUANTITY => c"book: invalid quantity",
         KBK_STATUS_BOOK_LOT_SIZE => c"book: quantity is not a multiple of the lot size",

@@ -688,9 +688,177 @@ static void test_bad_input(void) {
   world_free(&w2);
 }
 
+/* A signed DAY buy of `user` with key `k` (wire bytes, malloc'd). */
+static uint8_t *day_buy(const kbk_keypair *k, uint64_t user, uint64_t seq, size_t *len) {
+  kbk_order_request o;
+  kbk_message *req = NULL;
+  memset(&o, 0, sizeof o);
+  o.user_id = user;
+  o.instrument = INST;
+  o.side = KBK_SIDE_BUY;
+  o.has_price = 1;
+  o.price = 9500;
+  o.quantity = 10;
+  o.tif = KBK_TIF_DAY;
+  o.name_address = "Newcomer, Osaka";
+  o.account = user;
+  o.seq = seq;
+  CHECK_OK(kbk_sign_order(k, &o, NULL, 0, &req));
+  uint8_t *b = wire(req, len);
+  kbk_message_free(req);
+  return b;
+}
+
+/* Waits for the control's outcome and frees it. */
+static kbk_status outcome(kbk_control *c) {
+  kbk_status s = kbk_control_wait(c, 5000000000ull);
+  CHECK(kbk_control_wait(c, 0) == s); /* kept */
+  kbk_control_free(c);
+  return s;
+}
+
+/* Administration while the runtime runs: a new investor joins, gets an
+ * account and cash, trades, the day ends, the investor is revoked. */
+static void test_controls(void) {
+  world w;
+  world_new(&w);
+  uint8_t ex_pk[32];
+  CHECK_OK(kbk_exchange_public_key(w.ex, ex_pk));
+  const uint64_t NEW = 5000;
+  kbk_keypair *k = key_from(77);
+  world bare = w; /* attest without registering anywhere */
+  bare.reg = NULL;
+  bare.ex = NULL;
+  kbk_message *att = attest(&bare, NEW, k, KBK_ROLE_INVESTOR, 100000);
+  size_t alen = 0, olen = 0;
+  uint8_t *ab = wire(att, &alen);
+
+  kbk_runtime_config cfg;
+  CHECK_OK(kbk_runtime_config_default(&cfg));
+  cfg.notifications = KBK_NOTIFY_QUEUE;
+  kbk_runtime *rt = NULL;
+  CHECK_OK(kbk_runtime_start(&cfg, &w.ex, &w.reg, &w.ledger, 1, &rt));
+  kbk_producer *p = NULL;
+  CHECK_OK(kbk_runtime_producer_new(rt, 4, NULL, NULL, &p));
+  uint64_t ticket = 0;
+  kbk_response r;
+  kbk_message *a = NULL;
+
+  /* Unknown yet: refused. */
+  uint8_t *ob = day_buy(k, NEW, 1, &olen);
+  CHECK_OK(kbk_producer_submit(p, ob, olen, &ticket));
+  a = one_response(p, &r);
+  CHECK(r.refusal != 0);
+  kbk_message_free(a);
+  free(ob);
+
+  kbk_control *c = NULL;
+  CHECK_OK(kbk_runtime_add_party(rt, 0, ab, alen, &c));
+  CHECK_OK(outcome(c));
+  CHECK_OK(kbk_runtime_open_account(rt, 0, NEW, NEW, &c));
+  CHECK_OK(outcome(c));
+  CHECK_OK(kbk_runtime_open_account(rt, 0, NEW, NEW, &c));
+  CHECK(outcome(c) == KBK_STATUS_SETTLE_DUPLICATE_ACCOUNT);
+  CHECK_OK(kbk_runtime_deposit(rt, 0, NEW, "1000.00", &c));
+  CHECK_OK(outcome(c));
+  CHECK_OK(kbk_runtime_deposit(rt, 0, 999999, "1.00", &c));
+  CHECK(outcome(c) == KBK_STATUS_SETTLE_UNKNOWN_ACCOUNT);
+  CHECK_OK(kbk_runtime_deposit(rt, 0, NEW, "-5", &c));
+  CHECK(outcome(c) == KBK_STATUS_SETTLE_BAD_AMOUNT);
+
+  /* Known now: accepted, and the answer verifies. */
+  ob = day_buy(k, NEW, 2, &olen);
+  CHECK_OK(kbk_producer_submit(p, ob, olen, &ticket));
+  a = one_response(p, &r);
+  CHECK(r.refusal == 0 && r.reception_number > 0);
+  CHECK_OK(kbk_message_verify(a, ex_pk));
+  kbk_message_free(a);
+  free(ob);
+  uint64_t order_no = r.reception_number;
+
+  /* End of day: the DAY order expires and leaves the book. */
+  kbk_quote q;
+  CHECK_OK(kbk_runtime_quote(rt, INST, &q));
+  CHECK(q.has_bid == 1 && q.bid_price == 9500 && q.bid_qty == 10);
+  CHECK_OK(kbk_runtime_end_of_day(rt, 0, &c));
+  CHECK_OK(outcome(c));
+  for (int spins = 0; spins < 20000 && q.has_bid; spins++) {
+    pause_briefly();
+    CHECK_OK(kbk_runtime_quote(rt, INST, &q));
+  }
+  CHECK(q.has_bid == 0);
+  CHECK(order_no > 0);
+
+  /* Revoked: the next order is refused. */
+  uint64_t serial = field_u64(att, KBK_FIELD_SERIAL);
+  kbk_message *rev = NULL;
+  CHECK_OK(kbk_ca_revoke(w.ca, &serial, 1, w.now, &rev));
+  size_t rlen = 0;
+  uint8_t *rb = wire(rev, &rlen);
+  CHECK_OK(kbk_runtime_revoke(rt, 0, rb, rlen, &c));
+  CHECK_OK(outcome(c));
+  ob = day_buy(k, NEW, 3, &olen);
+  CHECK_OK(kbk_producer_submit(p, ob, olen, &ticket));
+  a = one_response(p, &r);
+  CHECK(r.refusal != 0);
+  kbk_message_free(a);
+
+  /* Bad input. */
+  c = NULL;
+  CHECK_STATUS(kbk_runtime_add_party(rt, 1, ab, alen, &c), KBK_STATUS_NOT_FOUND);
+  CHECK_STATUS(kbk_runtime_add_party(rt, 0, ab, alen - 1, &c), KBK_STATUS_WIRE_MALFORMED);
+  CHECK_STATUS(kbk_runtime_add_party(rt, 0, rb, rlen, &c), KBK_STATUS_WIRE_WRONG_KIND);
+  CHECK_STATUS(kbk_runtime_add_party(rt, 0, NULL, alen, &c), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_add_party(rt, 0, ab, alen, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_add_party(NULL, 0, ab, alen, &c), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_revoke(rt, 0, ab, alen, &c), KBK_STATUS_WIRE_WRONG_KIND);
+  CHECK_STATUS(kbk_runtime_deposit(rt, 0, NEW, "abc", &c), KBK_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_deposit(rt, 0, NEW, NULL, &c), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_open_account(rt, 7, 1, 1, &c), KBK_STATUS_NOT_FOUND);
+  CHECK_STATUS(kbk_runtime_end_of_day(rt, 0, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK(c == NULL);
+  /* An attestation from another CA (same id and name, other key). */
+  kbk_ca *other = NULL;
+  CHECK_OK(kbk_ca_new(CA_ID, "Test CA", k, &other));
+  bare.ca = other;
+  kbk_message *foreign = attest(&bare, NEW + 1, k, KBK_ROLE_INVESTOR, 100000);
+  size_t flen = 0;
+  uint8_t *fb = wire(foreign, &flen);
+  CHECK_STATUS(kbk_runtime_add_party(rt, 0, fb, flen, &c), KBK_STATUS_IDENTITY_BAD_ISSUER);
+  CHECK_STATUS(kbk_control_wait(NULL, 0), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_control_wait((kbk_control *)p, 0), KBK_STATUS_INVALID_HANDLE);
+  CHECK_OK(kbk_runtime_end_of_day(rt, 0, &c));
+  CHECK_STATUS(kbk_control_wait(c, 4000000000000ull), KBK_STATUS_INVALID_ARGUMENT);
+  CHECK_OK(outcome(c));
+  kbk_control_free(NULL);
+
+  kbk_runtime_counters st;
+  CHECK_OK(kbk_runtime_shutdown(rt, &w.ex, &w.reg, &w.ledger, 1, &st));
+  CHECK_STATUS(kbk_runtime_add_party(rt, 0, ab, alen, &c), KBK_STATUS_RUNTIME_CLOSED);
+  /* The ledger kept the newcomer's cash. */
+  char buf[64];
+  size_t n = 0;
+  CHECK_OK(kbk_ledger_balance(w.ledger, NEW, KBK_BALANCE_AVAILABLE, buf, sizeof buf, &n));
+  CHECK(strcmp(buf, "1000.00") == 0);
+
+  kbk_producer_free(p);
+  kbk_runtime_free(rt);
+  kbk_message_free(foreign);
+  kbk_ca_free(other);
+  free(fb);
+  free(ob);
+  free(rb);
+  free(ab);
+  kbk_message_free(rev);
+  kbk_message_free(att);
+  kbk_keypair_free(k);
+  world_free(&w);
+}
+
 int main(void) {
   test_concurrent();
   test_callback_and_trusted();
   test_bad_input();
+  test_controls();
   return check_done("test_runtime");
 }
