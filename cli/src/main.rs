@@ -619,19 +619,13 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
             oob.confirmed, oob.cancelled, oob.wrong_answers, oob.locked_out, oob.expired, oob.duress
         );
         println!("state hash    {}", hex(&w.state_hash()));
-        if ok {
-            println!("invariants    ok (shares and cash conserved, no ID spent twice, register/ID list/exchange agree, no crossed book)");
-        } else {
-            for f in &failures {
-                println!("INVARIANT FAILED: {f}");
-            }
-        }
+        print_invariants(
+            ok,
+            &failures,
+            "shares and cash conserved, no ID spent twice, register/ID list/exchange agree, no crossed book",
+        );
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(exit(ok))
 }
 
 struct RuntimeSim {
@@ -839,19 +833,32 @@ fn simulate_runtime(a: &RuntimeSim) -> Res {
             d_full.refused + d_half.refused
         );
         println!("state hash    {}", hex(&shard.state_hash()));
-        if ok {
-            println!("invariants    ok (every request answered once; shares and cash conserved, no ID spent twice, no crossed book)");
-        } else {
-            for f in &failures {
-                println!("INVARIANT FAILED: {f}");
-            }
+        print_invariants(
+            ok,
+            &failures,
+            "every request answered once; shares and cash conserved, no ID spent twice, no crossed book",
+        );
+    }
+    Ok(exit(ok))
+}
+
+/// The report's last line: the invariants held, or each failure.
+fn print_invariants(ok: bool, failures: &[String], what: &str) {
+    if ok {
+        println!("invariants    ok ({what})");
+    } else {
+        for f in failures {
+            println!("INVARIANT FAILED: {f}");
         }
     }
-    Ok(if ok {
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
 fn check_against_model(msgs: &[Msg]) -> Result<(), String> {

@@ -410,23 +410,35 @@ impl World {
                 .deposit(id, Decimal::from(cfg.cash))
                 .expect("deposit");
             for inst in w.instruments.clone() {
-                let req = w.sign(
-                    i,
-                    IssueRequest {
-                        user_id: id,
-                        name_address: format!("Investor {id}, Tokyo"),
-                        instrument: inst,
-                        class: ShareClass::Common,
-                        quantity: INITIAL_SHARES,
-                        dividend_account: format!("acct-{id}"),
-                        seq: 0,
-                    },
-                );
-                let cert = w.register.issue(&req, w.now).expect("issue");
-                w.investors[i].wallet.entry(inst).or_default().push(cert);
+                assert!(w.issue_to(i, inst, INITIAL_SHARES), "issue");
             }
         }
         w
+    }
+
+    /// Issues `quantity` new shares of `inst` to investor `i` (phase 1),
+    /// into its wallet; false when the register refuses.
+    fn issue_to(&mut self, i: usize, inst: InstrumentId, quantity: Qty) -> bool {
+        let id = self.investors[i].id;
+        let req = self.sign(
+            i,
+            IssueRequest {
+                user_id: id,
+                name_address: format!("Investor {id}, Tokyo"),
+                instrument: inst,
+                class: ShareClass::Common,
+                quantity,
+                dividend_account: format!("acct-{id}"),
+                seq: 0,
+            },
+        );
+        match self.register.issue(&req, self.now) {
+            Ok(cert) => {
+                self.investors[i].wallet.entry(inst).or_default().push(cert);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Signs a request as investor `i`, with its next sequence number
@@ -1245,25 +1257,8 @@ impl World {
                     .wallet
                     .get(&inst)
                     .map_or(0, |w| w.iter().map(|c| c.body.shares).sum());
-                if held >= shares {
-                    continue;
-                }
-                let id = self.investors[i].id;
-                let req = self.sign(
-                    i,
-                    IssueRequest {
-                        user_id: id,
-                        name_address: format!("Investor {id}, Tokyo"),
-                        instrument: inst,
-                        class: ShareClass::Common,
-                        quantity: shares - held,
-                        dividend_account: format!("acct-{id}"),
-                        seq: 0,
-                    },
-                );
-                match self.register.issue(&req, self.now) {
-                    Ok(cert) => self.investors[i].wallet.entry(inst).or_default().push(cert),
-                    Err(_) => self.stats.register_errors += 1,
+                if held < shares && !self.issue_to(i, inst, shares - held) {
+                    self.stats.register_errors += 1;
                 }
             }
         }

@@ -34,6 +34,45 @@
 //!   per-order signature, answers unsigned; the same reception, matching
 //!   and certificate logic.
 //!
+//! ```
+//! use std::time::Duration;
+//! use kabuken::runtime::sim::{flow, market, MarketConfig};
+//! use kabuken::runtime::{ResponseSink, Runtime, RuntimeConfig};
+//!
+//! // A small market (CA, register, exchange, ledger, investors) and orders
+//! // its investors signed.
+//! let mut m = market(&MarketConfig {
+//!     seed: 1,
+//!     investors: 4,
+//!     instruments: 1,
+//!     orders: 40,
+//!     first_instrument: 100,
+//! });
+//! let exchange_key = m.shard.exchange.public_key();
+//! let orders = flow(&mut m.clients, &m.instruments, 40, 1, 1, false).remove(0);
+//!
+//! let rt = Runtime::start(RuntimeConfig::default(), vec![m.shard]).unwrap();
+//! let mut producer = rt.producer(64, ResponseSink::Queue).unwrap();
+//! let mut answers = Vec::new();
+//! for o in orders {
+//!     // Waits while the queues are full, collecting answers meanwhile.
+//!     producer.submit_wait(o, |r| answers.push(r)).unwrap();
+//! }
+//! while answers.len() < 40 {
+//!     answers.extend(producer.recv_timeout(Duration::from_secs(10)));
+//! }
+//! // Every answer is batch-signed by the exchange.
+//! for a in &answers {
+//!     match &a.answer {
+//!         Ok(receipt) => receipt.verify(&exchange_key).unwrap(),
+//!         Err(notice) => notice.verify(&exchange_key).unwrap(),
+//!     }
+//! }
+//! let outcome = rt.shutdown();
+//! let shard = &outcome.shards[0];
+//! shard.exchange.check_invariants(&shard.register, &shard.ledger).unwrap();
+//! ```
+//!
 //! Architecture invariant: the sequencer thread is the only writer of its
 //! shard's books, orders, register and ledger while the runtime runs; all
 //! other threads talk to it through queues.
