@@ -27,7 +27,7 @@ use engine::runtime::{
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, TryLockError};
 use std::time::Duration;
 
 /// `kbk_runtime_config.notifications`: signed and counted, then dropped.
@@ -414,8 +414,22 @@ impl Drop for RuntimeHandle {
 }
 
 impl RuntimeHandle {
+    /// The state, for reading. On the runtime's own (signing) thread, in a
+    /// callback, a shutdown in progress (the only writer, waiting for that
+    /// thread) answers `KBK_STATUS_RUNTIME_CLOSED` instead of deadlocking.
+    fn read(&self) -> Res<RwLockReadGuard<'_, State>> {
+        if IN_CALLBACK.with(Cell::get) {
+            return match self.state.try_read() {
+                Ok(g) => Ok(g),
+                Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) => Err(closed()),
+            };
+        }
+        Ok(self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
     fn running<R>(&self, f: impl FnOnce(&Runtime) -> Res<R>) -> Res<R> {
-        match &*self.state.read().unwrap_or_else(PoisonError::into_inner) {
+        match &*self.read()? {
             State::Running(rt) => f(rt),
             State::Stopped(_) => Err(closed()),
         }
@@ -770,7 +784,7 @@ pub extern "C" fn kbk_runtime_stats(
 ) -> kbk_status {
     rt_ref(runtime, |h| {
         let o = crate::status::out(out, "out")?;
-        let s = match &*h.state.read().unwrap_or_else(PoisonError::into_inner) {
+        let s = match &*h.read()? {
             State::Running(rt) => rt.stats(),
             State::Stopped(s) => *s,
         };

@@ -109,6 +109,10 @@ static void on_response(void *ud, const kbk_response *r, const kbk_message *answ
   if (kbk_runtime_shutdown(c->rt, NULL, NULL, NULL, 0, &st) == KBK_STATUS_RUNTIME_IN_CALLBACK)
     atomic_fetch_add(&c->refused, 1);
   kbk_runtime_free(c->rt);
+  /* Reads from a callback work, or say CLOSED during shutdown (no deadlock). */
+  kbk_quote q;
+  kbk_status qs = kbk_runtime_quote(c->rt, INST, &q);
+  if (qs != KBK_STATUS_OK && qs != KBK_STATUS_RUNTIME_CLOSED) atomic_fetch_add(&c->refused, 100);
   if (answer && r->has_answer && r->refusal == 0 &&
       kbk_message_verify(answer, c->ex_pk) == KBK_STATUS_OK)
     atomic_fetch_add(&c->receipts, 1);
@@ -300,10 +304,16 @@ static void test_concurrent(void) {
   CHECK_OK(kbk_producer_submit(mp, last, len, &ticket));
   CHECK(ticket == 2);
 
+  /* ... and one whose callback reads the runtime while it shuts down. */
+  uint8_t *late = signed_order(&w, 1, w.inv[1], KBK_SIDE_BUY, 9001, 10, NULL, 0, &len);
+  CHECK_OK(kbk_producer_submit(cp, late, len, &ticket));
+  CHECK(ticket == 2);
+
   CHECK_OK(kbk_runtime_shutdown(rt, &w.ex, &w.reg, &w.ledger, 1, &st));
-  CHECK(st.submitted == NINV * PER_THREAD + 3);
-  CHECK(st.responses == NINV * PER_THREAD + 3);
-  CHECK(st.sequenced == NINV * PER_THREAD + 2);
+  CHECK(atomic_load(&cs.calls) == 2 && atomic_load(&cs.refused) == 2);
+  CHECK(st.submitted == NINV * PER_THREAD + 4);
+  CHECK(st.responses == NINV * PER_THREAD + 4);
+  CHECK(st.sequenced == NINV * PER_THREAD + 3);
   CHECK(st.signatures > 0 && st.signatures < st.signed_messages);
   a = one_response(mp, &r);
   CHECK(r.ticket == 2 && r.refusal == 0 && r.has_sequence == 1);
@@ -354,6 +364,7 @@ static void test_concurrent(void) {
   kbk_producer_free(cp);
   kbk_runtime_free(rt);
   free(last);
+  free(late);
   free(sell);
   for (int t = 0; t < NINV; t++)
     for (int k = 0; k < PER_THREAD; k++) free(jobs[t].bytes[k]);
