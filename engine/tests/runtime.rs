@@ -48,6 +48,7 @@ fn many_producers_signed_flow_equals_synchronous_replay() {
             verify_workers: 2,
             journal: true,
             notifications: sink,
+            signing_thread: false,
             ..RuntimeConfig::default()
         },
         vec![m.shard],
@@ -184,6 +185,14 @@ fn many_producers_signed_flow_equals_synchronous_replay() {
 
 #[test]
 fn back_pressure_loses_nothing_and_shutdown_drains() {
+    // With a signing thread, and with the verification workers running
+    // the signing stage between their batches.
+    for signing_thread in [true, false] {
+        back_pressure_case(signing_thread);
+    }
+}
+
+fn back_pressure_case(signing_thread: bool) {
     let mut m = market(&cfg(400));
     let flows = flow(&mut m.clients, &m.instruments, 400, 8, 3, false);
     let rt = Runtime::start(
@@ -194,6 +203,7 @@ fn back_pressure_loses_nothing_and_shutdown_drains() {
             sign_capacity: 2,
             verify_batch: 3,
             sign_batch: 2,
+            signing_thread,
             ..RuntimeConfig::default()
         },
         vec![m.shard],
@@ -730,4 +740,43 @@ fn batch_signed_certificates_from_the_runtime_trade_again_synchronously() {
     s.exchange
         .check_invariants(&s.register, &s.ledger)
         .expect("invariants");
+}
+
+#[test]
+fn a_failed_sequencer_stops_the_runtime_without_hanging_it() {
+    use kabuken::exchange::{OrderRequest, ReceptionHook};
+    // A reception hook with a bug: it panics on the fifth order.
+    struct Buggy;
+    impl ReceptionHook for Buggy {
+        fn admit(&mut self, _o: &Signed<OrderRequest>, reception: u64, _now: u64) -> bool {
+            assert!(reception != 5, "a bug in a hook");
+            true
+        }
+    }
+    let mut m = market(&cfg(100));
+    let f = flow(&mut m.clients, &m.instruments, 100, 1, 3, false);
+    m.shard.exchange.set_reception_hook(Box::new(Buggy));
+    let rt = Runtime::start(RuntimeConfig::default(), vec![m.shard]).expect("start");
+    let mut p = rt.producer(256, ResponseSink::Queue).expect("producer");
+    let mut closed = 0;
+    for r in f.into_iter().flatten() {
+        if let Err(SubmitError::Closed(_)) = p.submit_wait(r, |_| {}) {
+            closed += 1;
+        }
+    }
+    // The runtime noticed, took no more requests, and shuts down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !rt.failed() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(rt.failed());
+    let out = rt.shutdown();
+    assert_eq!(out.failed_shards, vec![0]);
+    assert!(out.shards.is_empty());
+    assert!(closed > 0 || out.stats.sequenced < 100);
+    let mut answered = 0;
+    while p.try_recv().is_some() {
+        answered += 1;
+    }
+    assert!(answered >= 4, "the orders before the bug were answered");
 }

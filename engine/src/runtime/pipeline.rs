@@ -39,7 +39,7 @@ use crate::register::{Register, RegisterDoc};
 use crate::settle::Ledger;
 use crate::settle::{AccountId, SettleError};
 use crate::types::{InstrumentId, Timestamp};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 /// One shard: the instruments of one exchange, with their register and the
 /// settlement ledger, owned by one sequencer thread while the runtime runs.
@@ -160,6 +160,12 @@ pub struct RuntimeConfig {
     /// How long the signing stage holding a partial batch waits for more
     /// (one Ed25519 signature per batch per key); zero: never wait.
     pub sign_window: Duration,
+    /// The signing stage has a thread of its own. When false, the
+    /// verification workers run it between their batches (on a machine
+    /// with few cores, fewer threads than cores keeps every stage
+    /// running). A trusted-gateway runtime, which has no verification
+    /// workers, always has the thread.
+    pub signing_thread: bool,
     /// Trusted-gateway mode: requests arrive authenticated, no signature is
     /// checked and answers are not signed.
     pub trusted_gateway: bool,
@@ -186,6 +192,7 @@ impl Default for RuntimeConfig {
             sign_batch: 512,
             verify_window: Duration::from_micros(100),
             sign_window: Duration::from_micros(100),
+            signing_thread: true,
             trusted_gateway: false,
             notifications: NotificationSink::Discard,
             journal: false,
@@ -467,6 +474,7 @@ struct Inner {
     producers: Box<[OnceLock<ProducerSlot>]>,
     next_producer: AtomicUsize,
     closing: AtomicBool,
+    failed: AtomicBool,
     submitting: AtomicUsize,
     verifiers_done: AtomicBool,
     sequencers_left: AtomicUsize,
@@ -480,17 +488,60 @@ struct Inner {
     sign_batch: usize,
     verify_window: Duration,
     sign_window: Duration,
+    signing: Mutex<SigningState>,
+    workers_sign: bool,
+}
+
+/// The signing stage's state, owned by whichever thread runs a signing
+/// round (the signing thread, a verification worker, or `shutdown`); taken
+/// with `try_lock` only, so nobody waits for it.
+struct SigningState {
+    stage: SigningStage,
+    jobs: Vec<Job>,
 }
 
 /// Pushes into a bounded queue, waiting while it is full (back-pressure
 /// inside the pipeline: a stage waits for the next, nothing is dropped).
-fn push_wait<T>(q: &ArrayQueue<T>, mut v: T) {
-    let b = Backoff::new();
+fn push_wait<T>(q: &ArrayQueue<T>, v: T) {
+    let _ = push_unless(q, v, None);
+}
+
+/// A verification worker's push: waits while the queue is full, running
+/// signing rounds meanwhile when the workers are the signing stage (the
+/// stages downstream may be waiting for exactly that), and gives up once
+/// `stop` is set (a failed sequencer).
+fn push_helping<T>(inner: &Inner, q: &ArrayQueue<T>, mut v: T, stop: Option<&AtomicBool>) {
+    let mut idle = Idle::new();
     loop {
         match q.push(v) {
             Ok(()) => return,
             Err(back) => {
                 v = back;
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return;
+                }
+                if inner.workers_sign && sign_round(inner, Duration::ZERO) {
+                    idle.reset();
+                } else {
+                    idle.wait();
+                }
+            }
+        }
+    }
+}
+
+/// [`push_wait`], giving up (and handing the value back) once `stop` is set:
+/// for pushes to a sequencer, which may have failed.
+fn push_unless<T>(q: &ArrayQueue<T>, mut v: T, stop: Option<&AtomicBool>) -> Result<(), T> {
+    let b = Backoff::new();
+    loop {
+        match q.push(v) {
+            Ok(()) => return Ok(()),
+            Err(back) => {
+                v = back;
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return Err(v);
+                }
                 if b.is_completed() {
                     std::thread::yield_now();
                 } else {
@@ -708,6 +759,11 @@ pub struct Outcome {
     /// Per shard, the sequenced input (empty unless
     /// [`RuntimeConfig::journal`]).
     pub journal: Vec<Vec<Sequenced>>,
+    /// Shards whose sequencer failed (a panic in the engine: a bug). Their
+    /// state is not handed back (it cannot be trusted), the runtime stopped
+    /// taking requests, and requests in flight to them got no answer; the
+    /// other shards are complete.
+    pub failed_shards: Vec<usize>,
     /// Final counters.
     pub stats: RuntimeStats,
 }
@@ -717,8 +773,9 @@ pub struct Outcome {
 pub struct Runtime {
     inner: Arc<Inner>,
     verifiers: Vec<JoinHandle<()>>,
-    sequencers: Vec<JoinHandle<(Shard, Vec<Sequenced>)>>,
+    sequencers: Vec<JoinHandle<Option<ShardDone>>>,
     signer: Option<JoinHandle<()>>,
+    running: bool,
     subscribers: Vec<Subscriber>,
 }
 
@@ -731,6 +788,10 @@ impl core::fmt::Debug for Runtime {
             .finish()
     }
 }
+
+/// What a sequencer hands back: its shard and its journal (`None` when it
+/// failed).
+type ShardDone = (Shard, Vec<Sequenced>);
 
 struct ShardRun {
     shard: Shard,
@@ -859,6 +920,7 @@ impl Runtime {
             producers: (0..cfg.max_producers).map(|_| OnceLock::new()).collect(),
             next_producer: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
             verifiers_done: AtomicBool::new(workers == 0),
             sequencers_left: AtomicUsize::new(n),
@@ -872,6 +934,11 @@ impl Runtime {
             sign_batch: cfg.sign_batch,
             verify_window: cfg.verify_window,
             sign_window: cfg.sign_window,
+            signing: Mutex::new(SigningState {
+                stage: SigningStage::new(keys, !cfg.trusted_gateway),
+                jobs: Vec::with_capacity(cfg.sign_batch),
+            }),
+            workers_sign: !(cfg.signing_thread || cfg.trusted_gateway),
         });
         let verifiers = (0..workers)
             .map(|w| {
@@ -888,25 +955,36 @@ impl Runtime {
                 let inner = Arc::clone(&inner);
                 std::thread::Builder::new()
                     .name(format!("kabuken-seq-{}", run.index))
-                    .spawn(move || sequencer(&inner, run))
+                    .spawn(move || {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            sequencer(&inner, run)
+                        }));
+                        if r.is_err() {
+                            // A bug in the engine: the shard's state cannot
+                            // be trusted. Stop taking requests; let the other
+                            // stages finish.
+                            inner.failed.store(true, Ordering::SeqCst);
+                            inner.closing.store(true, Ordering::SeqCst);
+                            inner.sequencers_left.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        r.ok()
+                    })
                     .expect("spawn sequencer")
             })
             .collect();
-        let signer = {
+        let signer = (!inner.workers_sign).then(|| {
             let inner = Arc::clone(&inner);
-            let stage = SigningStage::new(keys, !cfg.trusted_gateway);
-            Some(
-                std::thread::Builder::new()
-                    .name("kabuken-sign".into())
-                    .spawn(move || signing_stage(&inner, stage))
-                    .expect("spawn signing stage"),
-            )
-        };
+            std::thread::Builder::new()
+                .name("kabuken-sign".into())
+                .spawn(move || signing_stage(&inner))
+                .expect("spawn signing stage")
+        });
         Ok(Runtime {
             inner,
             verifiers,
             sequencers,
             signer,
+            running: true,
             subscribers,
         })
     }
@@ -1017,6 +1095,25 @@ impl Runtime {
         self.inner.notify.as_ref().and_then(ArrayQueue::pop)
     }
 
+    /// Requests and jobs waiting in the queues now: (ingress, all shards'
+    /// sequencer queues, the signing stage's queue). For monitoring.
+    #[must_use]
+    pub fn queue_depths(&self) -> (usize, usize, usize) {
+        let i = &*self.inner;
+        (
+            i.ingress.iter().map(ArrayQueue::len).sum(),
+            i.shard_queues.iter().map(ArrayQueue::len).sum(),
+            i.sign_queue.len(),
+        )
+    }
+
+    /// Whether a sequencer failed (see [`Outcome::failed_shards`]); the
+    /// runtime then takes no more requests.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.inner.failed.load(Ordering::SeqCst)
+    }
+
     /// The counters so far.
     #[must_use]
     pub fn stats(&self) -> RuntimeStats {
@@ -1040,18 +1137,37 @@ impl Runtime {
             let _ = v.join();
         }
         inner.verifiers_done.store(true, Ordering::SeqCst);
+        // Sign while the sequencers drain: they may be waiting for room in
+        // the signing queue (and without a signing thread nobody else
+        // signs now).
+        let mut idle = Idle::new();
+        while inner.sequencers_left.load(Ordering::SeqCst) > 0 || !inner.sign_queue.is_empty() {
+            if sign_round(&inner, Duration::ZERO) {
+                idle.reset();
+            } else {
+                idle.wait();
+            }
+        }
         let mut shards = Vec::new();
         let mut journal = Vec::new();
-        for s in self.sequencers.drain(..) {
-            if let Ok((shard, j)) = s.join() {
-                shards.push(shard);
-                journal.push(j);
+        let mut kept = Vec::new();
+        let mut failed_shards = Vec::new();
+        for (k, s) in self.sequencers.drain(..).enumerate() {
+            match s.join() {
+                Ok(Some((shard, j))) => {
+                    shards.push(shard);
+                    journal.push(j);
+                    kept.push(k);
+                }
+                _ => failed_shards.push(k),
             }
         }
         if let Some(s) = self.signer.take() {
             let _ = s.join();
         }
-        for (k, s) in shards.iter_mut().enumerate() {
+        while sign_round(&inner, Duration::ZERO) {}
+        self.running = false;
+        for (s, &k) in shards.iter_mut().zip(&kept) {
             while let Some(docs) = inner.back[k].pop() {
                 s.register.attach_signed(docs);
             }
@@ -1064,6 +1180,7 @@ impl Runtime {
         Outcome {
             shards,
             journal,
+            failed_shards,
             stats: inner.counters.snapshot(),
         }
     }
@@ -1071,7 +1188,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.signer.is_some() {
+        if self.running {
             let _ = self.stop();
         }
     }
@@ -1129,6 +1246,10 @@ fn verify_worker(inner: &Inner, w: usize) {
             &inner.closing,
         );
         if batch.is_empty() {
+            if inner.workers_sign && sign_round(inner, Duration::ZERO) {
+                idle.reset();
+                continue;
+            }
             if inner.closing.load(Ordering::SeqCst)
                 && inner.submitting.load(Ordering::SeqCst) == 0
                 && q.is_empty()
@@ -1139,6 +1260,9 @@ fn verify_worker(inner: &Inner, w: usize) {
             continue;
         }
         idle.reset();
+        if inner.workers_sign {
+            sign_round(inner, Duration::ZERO);
+        }
         let t = Instant::now();
         let mut ok = 0;
         let mut refused = 0;
@@ -1170,7 +1294,14 @@ fn verify_worker(inner: &Inner, w: usize) {
             match verdict {
                 Ok(()) => {
                     ok += 1;
-                    push_wait(&inner.shard_queues[env.shard], env);
+                    // Only a failed sequencer (see `Outcome::failed_shards`)
+                    // makes this give up.
+                    push_helping(
+                        inner,
+                        &inner.shard_queues[env.shard],
+                        env,
+                        Some(&inner.failed),
+                    );
                 }
                 Err(why) => {
                     refused += 1;
@@ -1184,7 +1315,8 @@ fn verify_worker(inner: &Inner, w: usize) {
                         inner.exchange_ids[env.shard],
                         0,
                     );
-                    push_wait(
+                    push_helping(
+                        inner,
                         &inner.sign_queue,
                         Job {
                             shard: env.shard,
@@ -1194,6 +1326,7 @@ fn verify_worker(inner: &Inner, w: usize) {
                             docs: Vec::new(),
                             outgoing: Vec::new(),
                         },
+                        None,
                     );
                 }
             }
@@ -1407,44 +1540,57 @@ fn publish(run: &mut ShardRun, sequence: u64, touched: &mut Vec<InstrumentId>) {
     }
 }
 
-fn signing_stage(inner: &Inner, mut stage: SigningStage) {
+fn signing_stage(inner: &Inner) {
     let mut idle = Idle::new();
-    let mut jobs: Vec<Job> = Vec::with_capacity(inner.sign_batch);
     loop {
-        collect(
-            &inner.sign_queue,
-            &mut jobs,
-            inner.sign_batch,
-            inner.sign_window,
-            &inner.closing,
-        );
-        if jobs.is_empty() {
-            if inner.sequencers_left.load(Ordering::SeqCst) == 0
-                && inner.verifiers_done.load(Ordering::SeqCst)
-                && inner.sign_queue.is_empty()
-            {
-                return;
-            }
-            idle.wait();
+        if sign_round(inner, inner.sign_window) {
+            idle.reset();
             continue;
         }
-        idle.reset();
-        let t = Instant::now();
-        let before: SigningCounters = stage.counters;
-        stage.sign(&mut jobs);
-        add(
-            &inner.counters.signed_messages,
-            stage.counters.messages - before.messages,
-        );
-        add(
-            &inner.counters.signatures,
-            stage.counters.signatures - before.signatures,
-        );
-        for job in jobs.drain(..) {
-            deliver(inner, job);
+        if inner.sequencers_left.load(Ordering::SeqCst) == 0
+            && inner.verifiers_done.load(Ordering::SeqCst)
+            && inner.sign_queue.is_empty()
+        {
+            return;
         }
-        add(&inner.counters.sign_busy_ns, nanos(t.elapsed()));
+        idle.wait();
     }
+}
+
+/// One round of the signing stage, if no other thread is running one:
+/// takes a batch of jobs (waiting up to `window` to fill it), signs,
+/// delivers. Returns whether it did any work.
+fn sign_round(inner: &Inner, window: Duration) -> bool {
+    let Some(mut st) = inner.signing.try_lock() else {
+        return false;
+    };
+    let SigningState { stage, jobs } = &mut *st;
+    collect(
+        &inner.sign_queue,
+        jobs,
+        inner.sign_batch,
+        window,
+        &inner.closing,
+    );
+    if jobs.is_empty() {
+        return false;
+    }
+    let t = Instant::now();
+    let before: SigningCounters = stage.counters;
+    stage.sign(jobs);
+    add(
+        &inner.counters.signed_messages,
+        stage.counters.messages - before.messages,
+    );
+    add(
+        &inner.counters.signatures,
+        stage.counters.signatures - before.signatures,
+    );
+    for job in jobs.drain(..) {
+        deliver(inner, job);
+    }
+    add(&inner.counters.sign_busy_ns, nanos(t.elapsed()));
+    true
 }
 
 fn deliver(inner: &Inner, job: Job) {
