@@ -1699,8 +1699,14 @@ typedef struct kbk_runtime_config {
   // 1: trusted-gateway mode (no signature checked, answers unsigned:
   // responses carry no message, see `kbk_response`).
   uint8_t trusted_gateway;
+  // 1: the signing stage has a thread of its own; 0: the verification
+  // workers run it between their batches (fewer threads than cores on
+  // a small machine; callbacks then also run on those threads, or on
+  // the thread calling `kbk_runtime_shutdown`). Trusted-gateway mode
+  // always has the thread.
+  uint8_t signing_thread;
   // Zero.
-  uint8_t reserved[3];
+  uint8_t reserved[2];
 } kbk_runtime_config;
 
 // The runtime's counters (monotonic).
@@ -2071,6 +2077,12 @@ typedef struct kbk_market_event {
 // Runtime: the control is queued but its sequencer has not applied it
 // yet; wait again.
 #define KBK_STATUS_RUNTIME_PENDING 507
+
+// Runtime: a shard's sequencer failed (a panic in the engine: a bug);
+// the runtime stopped taking requests. At shutdown that shard's handles
+// are poisoned (their state cannot be trusted); the others are given
+// back.
+#define KBK_STATUS_RUNTIME_SHARD_FAILED 508
 
 #ifdef __cplusplus
 extern "C" {
@@ -3142,7 +3154,9 @@ kbk_status kbk_runtime_start(const struct kbk_runtime_config *config,
 // request gets its response; queued notifications stay readable), joins
 // the runtime's threads, and gives the shards' contents back to the same
 // handles `kbk_runtime_start` took them from (same order, same `n`),
-// synchronous again. The final counters go to `*out_stats`. Afterwards
+// synchronous again. The final counters go to `*out_stats` (after
+// `KBK_STATUS_RUNTIME_SHARD_FAILED`, read them with `kbk_runtime_stats`;
+// the failed shards' handles are poisoned). Afterwards
 // producers' submissions answer `KBK_STATUS_RUNTIME_CLOSED`. Not from a
 // runtime callback (`KBK_STATUS_RUNTIME_IN_CALLBACK`).
 kbk_status kbk_runtime_shutdown(struct kbk_runtime *runtime,
@@ -3151,6 +3165,12 @@ kbk_status kbk_runtime_shutdown(struct kbk_runtime *runtime,
                                 struct kbk_ledger *const *ledgers,
                                 size_t n,
                                 struct kbk_runtime_counters *out_stats);
+
+// Whether a shard's sequencer failed (a panic in the engine: a bug) into
+// `*out` (0 or 1); the runtime then takes no more requests: shut it down
+// (`KBK_STATUS_RUNTIME_SHARD_FAILED`). `KBK_STATUS_RUNTIME_CLOSED` after
+// shutdown.
+kbk_status kbk_runtime_failed(const struct kbk_runtime *runtime, uint8_t *out);
 
 // Frees a runtime; NULL is fine. A runtime still running is shut down
 // first, and its shards are dropped: the handles it took stay

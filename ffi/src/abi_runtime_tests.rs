@@ -229,3 +229,86 @@ fn the_runtime_through_c_decides_as_the_synchronous_exchange() {
     kbk_runtime_free(rt);
     c.free();
 }
+
+/// A reception hook with a bug: it panics on the third order.
+struct Buggy;
+
+impl engine::exchange::ReceptionHook for Buggy {
+    fn admit(&mut self, _o: &Signed<OrderRequest>, reception: u64, _now: u64) -> bool {
+        assert!(reception != 3, "a bug in a hook");
+        true
+    }
+}
+
+#[test]
+fn a_failed_sequencer_poisons_its_handles_at_shutdown() {
+    let (ca_key, inv, atts) = parties();
+    let att_bytes: Vec<Vec<u8>> = atts.iter().map(Signed::to_bytes).collect();
+    let c = c_side(&att_bytes, &ca_key);
+    ok(with_mut(c.ex.cast::<ExchangeHandle>(), |h| {
+        h.ex.set_reception_hook(Box::new(Buggy));
+        Ok(())
+    }));
+    let cfg = kbk_runtime_config::default();
+    let mut rt = null_mut();
+    ok(kbk_runtime_start(
+        &cfg, &c.ex, &c.reg, &c.ledger, 1, &mut rt,
+    ));
+    let mut p = null_mut();
+    ok(kbk_runtime_producer_new(rt, 16, None, null_mut(), &mut p));
+    for seq in 1..=10 {
+        let o = OrderRequest {
+            user_id: 100,
+            instrument: INST,
+            class: 0,
+            side: Side::Buy,
+            price: Some(1000),
+            quantity: 5,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            certificates: Vec::new(),
+            name_address: "n".into(),
+            account: 100,
+            cash_cap: None,
+            seq,
+        };
+        let b = Signed::sign(o, 100, &inv[0]).to_bytes();
+        let mut t = 0;
+        let s = kbk_producer_submit(p, b.as_ptr(), b.len(), &mut t);
+        assert!(
+            [
+                KBK_STATUS_OK,
+                KBK_STATUS_RUNTIME_FULL,
+                KBK_STATUS_RUNTIME_CLOSED
+            ]
+            .contains(&s),
+            "{s}"
+        );
+    }
+    let mut failed = 0u8;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while failed == 0 && std::time::Instant::now() < deadline {
+        ok(kbk_runtime_failed(rt, &mut failed));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert_eq!(failed, 1);
+    let mut stats = kbk_runtime_counters::default();
+    assert_eq!(
+        kbk_runtime_shutdown(rt, &c.ex, &c.reg, &c.ledger, 1, &mut stats),
+        KBK_STATUS_RUNTIME_SHARD_FAILED
+    );
+    assert_eq!(stats.submitted, 0, "nothing written on failure");
+    ok(kbk_runtime_stats(rt, &mut stats));
+    assert!(stats.submitted >= 3);
+    // The failed shard's handles cannot be trusted: poisoned (freeing works).
+    let mut pk = [0u8; 32];
+    assert_eq!(
+        kbk_exchange_public_key(c.ex, pk.as_mut_ptr()),
+        KBK_STATUS_POISONED
+    );
+    assert_eq!(kbk_register_audit(c.reg), KBK_STATUS_POISONED);
+    assert_eq!(kbk_ledger_check(c.ledger), KBK_STATUS_POISONED);
+    kbk_producer_free(p);
+    kbk_runtime_free(rt);
+    c.free();
+}

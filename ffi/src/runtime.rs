@@ -104,8 +104,14 @@ pub struct kbk_runtime_config {
     /// 1: trusted-gateway mode (no signature checked, answers unsigned:
     /// responses carry no message, see `kbk_response`).
     pub trusted_gateway: u8,
+    /// 1: the signing stage has a thread of its own; 0: the verification
+    /// workers run it between their batches (fewer threads than cores on
+    /// a small machine; callbacks then also run on those threads, or on
+    /// the thread calling `kbk_runtime_shutdown`). Trusted-gateway mode
+    /// always has the thread.
+    pub signing_thread: u8,
     /// Zero.
-    pub reserved: [u8; 3],
+    pub reserved: [u8; 2],
 }
 
 /// The runtime's counters (monotonic).
@@ -477,7 +483,7 @@ fn window(ns: u64, what: &str) -> Res<Duration> {
 /// The engine's configuration from C's (range-checked), and the
 /// notification queue when there is one.
 fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQueue>>)> {
-    if c.reserved != [0; 3] {
+    if c.reserved != [0; 2] {
         return Err(Fail::arg("reserved must be zero"));
     }
     let mut notes = None;
@@ -524,6 +530,7 @@ fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQue
         verify_window: window(c.verify_window_ns, "verify_window_ns")?,
         sign_window: window(c.sign_window_ns, "sign_window_ns")?,
         trusted_gateway: flag(c.trusted_gateway, "trusted_gateway")?,
+        signing_thread: flag(c.signing_thread, "signing_thread")?,
         notifications,
         journal: false,
         depth: count(c.depth, 1024, "depth")?,
@@ -554,8 +561,9 @@ impl Default for kbk_runtime_config {
             notify: None,
             notify_userdata: core::ptr::null_mut(),
             notifications: KBK_NOTIFY_DISCARD,
-            trusted_gateway: 0,
-            reserved: [0; 3],
+            trusted_gateway: u8::from(d.trusted_gateway),
+            signing_thread: u8::from(d.signing_thread),
+            reserved: [0; 2],
         }
     }
 }
@@ -679,7 +687,9 @@ pub extern "C" fn kbk_runtime_start(
 /// request gets its response; queued notifications stay readable), joins
 /// the runtime's threads, and gives the shards' contents back to the same
 /// handles `kbk_runtime_start` took them from (same order, same `n`),
-/// synchronous again. The final counters go to `*out_stats`. Afterwards
+/// synchronous again. The final counters go to `*out_stats` (after
+/// `KBK_STATUS_RUNTIME_SHARD_FAILED`, read them with `kbk_runtime_stats`;
+/// the failed shards' handles are poisoned). Afterwards
 /// producers' submissions answer `KBK_STATUS_RUNTIME_CLOSED`. Not from a
 /// runtime callback (`KBK_STATUS_RUNTIME_IN_CALLBACK`).
 #[no_mangle]
@@ -731,7 +741,17 @@ pub extern "C" fn kbk_runtime_shutdown(
         };
         let outcome = rt.shutdown();
         *state = State::Stopped(outcome.stats);
-        for ((e, r, l), s) in held.iter_mut().zip(outcome.shards) {
+        let mut back = outcome.shards.into_iter();
+        for (k, (e, r, l)) in held.iter_mut().enumerate() {
+            if outcome.failed_shards.contains(&k) {
+                e.poison();
+                r.poison();
+                l.poison();
+                continue;
+            }
+            let Some(s) = back.next() else {
+                unreachable!("every shard that did not fail comes back");
+            };
             e.get().ex.put(s.exchange);
             r.get().reg.put(s.register);
             l.get().ledger.put(s.ledger);
@@ -739,7 +759,26 @@ pub extern "C" fn kbk_runtime_shutdown(
             r.set_lent(false);
             l.set_lent(false);
         }
+        if !outcome.failed_shards.is_empty() {
+            return Err(Fail::new(
+                KBK_STATUS_RUNTIME_SHARD_FAILED,
+                format!("failed shards: {:?}", outcome.failed_shards),
+            ));
+        }
         o.set(stats_to_c(outcome.stats));
+        Ok(())
+    })
+}
+
+/// Whether a shard's sequencer failed (a panic in the engine: a bug) into
+/// `*out` (0 or 1); the runtime then takes no more requests: shut it down
+/// (`KBK_STATUS_RUNTIME_SHARD_FAILED`). `KBK_STATUS_RUNTIME_CLOSED` after
+/// shutdown.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_failed(runtime: *const kbk_runtime, out: *mut u8) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        o.set(u8::from(h.running(|rt| Ok(rt.failed()))?));
         Ok(())
     })
 }

@@ -207,6 +207,11 @@ pub const KBK_STATUS_RUNTIME_IN_CALLBACK: kbk_status = 506;
 /// Runtime: the control is queued but its sequencer has not applied it
 /// yet; wait again.
 pub const KBK_STATUS_RUNTIME_PENDING: kbk_status = 507;
+/// Runtime: a shard's sequencer failed (a panic in the engine: a bug);
+/// the runtime stopped taking requests. At shutdown that shard's handles
+/// are poisoned (their state cannot be trusted); the others are given
+/// back.
+pub const KBK_STATUS_RUNTIME_SHARD_FAILED: kbk_status = 508;
 
 /// The static message of a status (never NULL; "unknown status" for codes
 /// this library does not know).
@@ -232,6 +237,9 @@ pub(crate) fn message(s: kbk_status) -> &'static CStr {
         KBK_STATUS_RUNTIME_LAGGED => c"runtime: the subscriber fell behind; events were missed",
         KBK_STATUS_RUNTIME_IN_CALLBACK => c"runtime: not allowed from the runtime's own callbacks",
         KBK_STATUS_RUNTIME_PENDING => c"runtime: not applied yet; wait again",
+        KBK_STATUS_RUNTIME_SHARD_FAILED => {
+            c"runtime: a shard's sequencer failed; its handles are poisoned"
+        }
         KBK_STATUS_BOOK_UNKNOWN_ORDER => c"book: unknown order",
         KBK_STATUS_BOOK_INVALID_QUANTITY => c"book: invalid quantity",
         KBK_STATUS_BOOK_LOT_SIZE => c"book: quantity is not a multiple of the lot size",
@@ -571,6 +579,11 @@ impl<H: Handle> Excl<'_, H> {
         // call on it, and the handle is documented as used by one thread at
         // a time, so this is the only reference while `self` lives.
         unsafe { &mut *self.h }
+    }
+    /// Poisons the handle (its contents cannot be trusted): every later
+    /// call answers `KBK_STATUS_POISONED`.
+    pub(crate) fn poison(&mut self) {
+        self.get().header().poisoned.store(true, Ordering::Relaxed);
     }
     /// Marks the handle lent (or back): while lent, every call on it
     /// answers `KBK_STATUS_IN_USE`; `kbk_*_free` still frees it.

@@ -131,7 +131,8 @@ static kbk_message *one_response(kbk_producer *p, kbk_response *r) {
   return a;
 }
 
-static void test_concurrent(void) {
+/* `signing_thread` 0: the verification workers sign (and call back). */
+static void test_concurrent(uint8_t signing_thread) {
   world w;
   world_new(&w);
   uint8_t ex_pk[32];
@@ -151,6 +152,8 @@ static void test_concurrent(void) {
   kbk_runtime_config cfg;
   CHECK_OK(kbk_runtime_config_default(&cfg));
   CHECK(cfg.verify_workers >= 1 && cfg.max_producers >= 4 && cfg.notifications == KBK_NOTIFY_DISCARD);
+  CHECK(cfg.signing_thread == 1);
+  cfg.signing_thread = signing_thread;
   cfg.verify_workers = 2;
   cfg.ingress_capacity = 2;
   cfg.shard_capacity = 2;
@@ -554,6 +557,9 @@ static void test_bad_input(void) {
   bad.trusted_gateway = 2;
   CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
   bad = cfg;
+  bad.signing_thread = 2;
+  CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
+  bad = cfg;
   bad.reserved[1] = 1;
   CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
   CHECK(rt == NULL);
@@ -577,6 +583,11 @@ static void test_bad_input(void) {
   CHECK_STATUS(kbk_runtime_time(NULL, &now), KBK_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(kbk_runtime_stats(rt, NULL), KBK_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(kbk_runtime_stats(NULL, &st), KBK_STATUS_NULL_ARGUMENT);
+  uint8_t failed = 9;
+  CHECK_OK(kbk_runtime_failed(rt, &failed));
+  CHECK(failed == 0);
+  CHECK_STATUS(kbk_runtime_failed(rt, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_failed(NULL, &failed), KBK_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(kbk_runtime_quote(rt, INST, NULL), KBK_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(kbk_runtime_quote(rt, INST + 1, &q), KBK_STATUS_NOT_FOUND);
   CHECK_OK(kbk_runtime_quote(rt, INST, &q));
@@ -686,6 +697,7 @@ static void test_bad_input(void) {
   CHECK(st.submitted == 1 && st.responses == 1);
   CHECK_STATUS(kbk_producer_submit(p, b, len, &ticket), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_STATUS(kbk_producer_submit(cbp, b, len, &ticket), KBK_STATUS_RUNTIME_CLOSED);
+  CHECK_STATUS(kbk_runtime_failed(rt, &failed), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_OK(kbk_exchange_match_count(w.ex, &n));
   CHECK(n == 0);
 
@@ -867,7 +879,8 @@ static void test_controls(void) {
 }
 
 int main(void) {
-  test_concurrent();
+  test_concurrent(1);
+  test_concurrent(0);
   test_callback_and_trusted();
   test_bad_input();
   test_controls();
