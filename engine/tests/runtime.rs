@@ -780,3 +780,114 @@ fn a_failed_sequencer_stops_the_runtime_without_hanging_it() {
     }
     assert!(answered >= 4, "the orders before the bug were answered");
 }
+
+#[test]
+fn renewed_keys_reach_verification_and_stale_ones_fail_closed() {
+    use kabuken::book::TimeInForce;
+    use kabuken::crypto::{KeyPair, Validity};
+    use kabuken::exchange::OrderRequest;
+    use kabuken::identity::{Policy, Role};
+    use kabuken::runtime::{Control, ControlError};
+    use kabuken::types::Side;
+
+    let mut m = market(&cfg(20));
+    let validity = Validity {
+        not_before: 0,
+        not_after: u64::MAX / 2,
+    };
+    let policy = Policy {
+        usage_limit: u64::MAX / 4,
+        per_order_max: 10_000,
+        short_sale_ban: true,
+    };
+    let user = 7000;
+    let (ka, kb, kc) = (
+        KeyPair::from_seed(&[1; 32]),
+        KeyPair::from_seed(&[2; 32]),
+        KeyPair::from_seed(&[3; 32]),
+    );
+    let mut att = |k: &KeyPair| {
+        m.ca.issue(
+            user,
+            "Renewing",
+            &k.public(),
+            validity,
+            Role::Investor,
+            policy,
+        )
+        .expect("attestation")
+    };
+    let (att_a, att_b, att_c) = (att(&ka), att(&kb), att(&kc));
+    let revoke_c = m.ca.revoke(&[att_c.body.serial], 1);
+    let inst = m.instruments[0];
+    let mut seq = 0;
+    let mut order = |k: &KeyPair| {
+        seq += 1;
+        Request::Order(Signed::sign(
+            OrderRequest {
+                user_id: user,
+                instrument: inst,
+                class: 0,
+                side: Side::Buy,
+                price: Some(kabuken::exchange::sim::MID - 500),
+                quantity: 10,
+                tif: TimeInForce::Gtc,
+                post_only: false,
+                certificates: Vec::new(),
+                name_address: "Renewing".into(),
+                account: 1000,
+                cash_cap: None,
+                seq,
+            },
+            user,
+            k,
+        ))
+    };
+    let rt = Runtime::start(RuntimeConfig::default(), vec![m.shard]).expect("start");
+    let wait = Duration::from_secs(30);
+    let mut p = rt.producer(8, ResponseSink::Queue).expect("producer");
+    let mut send = |r: Request| {
+        p.submit(r).expect("submit");
+        p.recv_timeout(wait).expect("answer")
+    };
+    let ok = |c: Control| rt.control(0, c).unwrap().wait(wait).unwrap();
+    assert_eq!(ok(Control::AddParty(att_a.clone())), Ok(()));
+    // Account 1000 is another investor's: refused in sequence, but the
+    // signature passed (the point here is the key, not the account).
+    let r = send(order(&ka));
+    assert!(r.sequence.is_some());
+    assert_eq!(
+        r.answer.unwrap_err().body.reason,
+        Refusal::NotAccountOwner.code()
+    );
+    // Renewed: the new key is used, the old one is refused.
+    assert_eq!(ok(Control::AddParty(att_b)), Ok(()));
+    let r = send(order(&ka));
+    assert_eq!(r.sequence, None);
+    assert_eq!(
+        r.answer.unwrap_err().body.reason,
+        Refusal::BadSignature.code()
+    );
+    assert!(send(order(&kb)).sequence.is_some());
+    // The older attestation again: refused, and the directory keeps B.
+    assert!(matches!(
+        ok(Control::AddParty(att_a)),
+        Err(ControlError::Identity(_))
+    ));
+    assert!(send(order(&kb)).sequence.is_some());
+    // A revoked attestation added by mistake: the stores refuse it; a
+    // request signed with its key passes verification but the sequencer
+    // sees that the exchange holds another key: refused, fail closed.
+    assert_eq!(ok(Control::Revoke(revoke_c)), Ok(()));
+    assert!(matches!(
+        ok(Control::AddParty(att_c)),
+        Err(ControlError::Identity(_))
+    ));
+    let r = send(order(&kc));
+    assert!(r.sequence.is_some(), "verified with the directory's key");
+    assert_eq!(
+        r.answer.unwrap_err().body.reason,
+        Refusal::BadSignature.code()
+    );
+    let _ = rt.shutdown();
+}

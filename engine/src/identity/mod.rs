@@ -481,6 +481,11 @@ impl IdentityStore {
         Ok(p)
     }
 
+    /// Every known party (revoked or expired ones included).
+    pub fn parties(&self) -> impl Iterator<Item = &Party> + '_ {
+        self.parties.values()
+    }
+
     /// Every known party's user id and key (revoked or expired ones
     /// included: validity is checked where a message is received).
     pub fn keys(&self) -> impl Iterator<Item = (UserId, PublicKey)> + '_ {

@@ -345,6 +345,8 @@ struct Envelope {
     ticket: u64,
     shard: usize,
     request: Request,
+    /// The key the verification stage checked the signature with.
+    key: Option<PublicKey>,
 }
 
 /// An administrative operation, applied by a shard's sequencer in sequence
@@ -482,6 +484,9 @@ struct Inner {
     sequence: AtomicU64,
     counters: Counters,
     directory: Vec<RwLock<HashMap<UserId, PublicKey>>>,
+    /// The attestation serial behind each directory key (only `control`
+    /// reads or writes it): a key is replaced only by a newer attestation.
+    directory_serials: Vec<Mutex<HashMap<UserId, u64>>>,
     exchange_ids: Vec<UserId>,
     depth_readers: HashMap<InstrumentId, DepthReader>,
     verify_batch: usize,
@@ -662,6 +667,7 @@ impl Producer {
             ticket,
             shard,
             request,
+            key: None,
         };
         let q = if inner.trusted {
             &inner.shard_queues[shard]
@@ -849,6 +855,7 @@ impl Runtime {
         let mut subscribers = Vec::new();
         let mut keys = Vec::new();
         let mut directory = Vec::new();
+        let mut directory_serials = Vec::new();
         let mut exchange_ids = Vec::new();
         let mut cas = Vec::new();
         for (k, mut s) in shards.drain(..).enumerate() {
@@ -864,6 +871,13 @@ impl Runtime {
                 register: s.register.signing_key(),
             });
             directory.push(RwLock::new(s.exchange.identities().keys().collect()));
+            directory_serials.push(Mutex::new(
+                s.exchange
+                    .identities()
+                    .parties()
+                    .map(|p| (p.attestation.body.user_id, p.attestation.body.serial))
+                    .collect(),
+            ));
             let (ca_id, ca_name, ca_key) = s.exchange.identities().ca();
             cas.push((ca_id, ca_name.to_owned(), ca_key));
             exchange_ids.push(s.exchange.user_id());
@@ -928,6 +942,7 @@ impl Runtime {
             sequence: AtomicU64::new(0),
             counters: Counters::default(),
             directory,
+            directory_serials,
             exchange_ids,
             depth_readers,
             verify_batch: cfg.verify_batch,
@@ -1075,7 +1090,14 @@ impl Runtime {
                     .map_err(ControlError::BadCredential)?;
                 let key = PublicKey::from_bytes(&att.body.public_key)
                     .map_err(|e| ControlError::BadCredential(IdentityError::Crypto(e)))?;
-                inner.directory[shard].write().insert(att.body.user_id, key);
+                let mut serials = inner.directory_serials[shard].lock();
+                let newer = serials
+                    .get(&att.body.user_id)
+                    .is_none_or(|&s| s < att.body.serial);
+                if newer {
+                    serials.insert(att.body.user_id, att.body.serial);
+                    inner.directory[shard].write().insert(att.body.user_id, key);
+                }
             }
             Control::Revoke(rev) => {
                 check_revocation(*ca_id, ca_key, rev).map_err(ControlError::BadCredential)?;
@@ -1198,8 +1220,9 @@ impl Drop for Runtime {
 pub(crate) fn verify_requests(
     directory: &HashMap<UserId, PublicKey>,
     requests: &[&Request],
-) -> (Vec<Result<(), Refusal>>, bool) {
-    let mut verdict: Vec<Result<(), Refusal>> = vec![Ok(()); requests.len()];
+) -> (Vec<Result<PublicKey, Refusal>>, bool) {
+    let mut verdict: Vec<Result<PublicKey, Refusal>> =
+        vec![Err(Refusal::UnknownParty); requests.len()];
     let mut inputs: Vec<(usize, PublicKey, Vec<u8>, Signature)> =
         Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
@@ -1207,6 +1230,7 @@ pub(crate) fn verify_requests(
             verdict[i] = Err(Refusal::UnknownParty);
             continue;
         };
+        verdict[i] = Ok(*key);
         match r.signature() {
             MessageSignature::Single(s) => {
                 inputs.push((i, *key, domain_input(r.kind(), &r.signed_bytes()), *s));
@@ -1268,7 +1292,8 @@ fn verify_worker(inner: &Inner, w: usize) {
         let mut refused = 0;
         // Group by shard (each shard has its own key directory).
         let (verdicts, fallback) = {
-            let mut v = vec![Ok(()); batch.len()];
+            let mut v: Vec<Result<PublicKey, Refusal>> =
+                vec![Err(Refusal::UnknownParty); batch.len()];
             let mut fb = false;
             for shard in 0..inner.directory.len() {
                 let idx: Vec<usize> = (0..batch.len())
@@ -1290,10 +1315,11 @@ fn verify_worker(inner: &Inner, w: usize) {
         if fallback {
             add(&inner.counters.verify_fallbacks, 1);
         }
-        for (env, verdict) in batch.drain(..).zip(verdicts) {
+        for (mut env, verdict) in batch.drain(..).zip(verdicts) {
             match verdict {
-                Ok(()) => {
+                Ok(key) => {
                     ok += 1;
+                    env.key = Some(key);
                     // Only a failed sequencer (see `Outcome::failed_shards`)
                     // makes this give up.
                     push_helping(
@@ -1399,7 +1425,10 @@ fn sequencer(inner: &Inner, mut run: ShardRun) -> (Shard, Vec<Sequenced>) {
         let t = Instant::now();
         tick(inner, &mut run, &mut touched);
         let sequence = inner.sequence.fetch_add(1, Ordering::AcqRel) + 1;
-        let answer = apply(&mut run.shard, run.now, &env.request);
+        let answer = match key_mismatch(&run.shard, run.now, &env) {
+            Some(notice) => Err(notice),
+            None => apply(&mut run.shard, run.now, &env.request),
+        };
         if let Some(j) = run.journal.as_mut() {
             j.push(Sequenced::Request {
                 sequence,
@@ -1418,6 +1447,29 @@ fn sequencer(inner: &Inner, mut run: ShardRun) -> (Shard, Vec<Sequenced>) {
     }
     inner.sequencers_left.fetch_sub(1, Ordering::SeqCst);
     (run.shard, run.journal.unwrap_or_default())
+}
+
+/// The key the verification stage used must be the one the exchange holds
+/// for the signer now (an attestation renewed, refused or revoked since the
+/// key reached the workers' directory): otherwise the request is refused as
+/// badly signed, as the synchronous exchange would refuse it. A 32-byte
+/// compare, no cryptography.
+fn key_mismatch(shard: &Shard, now: Timestamp, env: &Envelope) -> Option<Box<Signed<ErrorNotice>>> {
+    let key = env.key?;
+    let signer = env.request.signer();
+    let held = shard.exchange.identities().party(signer, now).ok()?.key;
+    (held.to_bytes() != key.to_bytes()).then(|| {
+        Box::new(Signed::pending(
+            ErrorNotice {
+                user_id: env.request.user(),
+                request_hash: env.request.digest(),
+                reception_number: env.request.reception_number().unwrap_or(0),
+                reason: Refusal::BadSignature.code(),
+            },
+            shard.exchange.user_id(),
+            0,
+        ))
+    })
 }
 
 /// Applies a move of the exchange clock, if there was one.
