@@ -635,6 +635,11 @@ fn simulate(seed: u64, orders: u64, investors: u32, instruments: u32, json: bool
     Ok(exit(ok))
 }
 
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v
+}
+
 struct RuntimeSim {
     seed: u64,
     orders: u64,
@@ -691,6 +696,7 @@ fn simulate_runtime(a: &RuntimeSim) -> Res {
             verify_workers: a.threads,
             trusted_gateway: a.trusted,
             signing_thread: !a.shared_signing,
+            record_latency: true,
             notifications: NotificationSink::Discard,
             ..RuntimeConfig::default()
         },
@@ -705,10 +711,14 @@ fn simulate_runtime(a: &RuntimeSim) -> Res {
         })
         .unzip();
     let before = rt.stats();
-    let d_full = drive(&rt, full, None, false);
+    let mut d_full = drive(&rt, full, None, false);
+    // Latency inside the runtime (submit to answer ready), not as the
+    // producer threads happen to notice it.
+    d_full.latencies_ns = sorted(rt.take_latencies());
     let mid = rt.stats();
     let rate = d_full.per_second();
-    let d_half = drive(&rt, half, Some(rate / 2.0), false);
+    let mut d_half = drive(&rt, half, Some(rate / 2.0), false);
+    d_half.latencies_ns = sorted(rt.take_latencies());
     let out = rt.shutdown();
     let stats = out.stats;
     let shard = &out.shards[0];

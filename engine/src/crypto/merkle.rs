@@ -125,7 +125,7 @@ pub fn sign_batch(
     let root_signature = key.sign_raw(&root_input(count, &root));
     Ok((0..count)
         .map(|index| {
-            let mut path = Vec::new();
+            let mut path = Vec::with_capacity(levels.len());
             let mut i = index as usize;
             for level in &levels[..levels.len() - 1] {
                 if let Some(sib) = level.get(i ^ 1) {

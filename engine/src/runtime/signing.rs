@@ -43,6 +43,8 @@ pub(crate) struct Job {
     pub answer: Option<crate::exchange::Answer>,
     pub docs: Vec<RegisterDoc>,
     pub outgoing: Vec<Outgoing>,
+    /// When the request was submitted (for the latency record).
+    pub submitted: Option<std::time::Instant>,
 }
 
 /// A message whose signature the stage may have to make.
