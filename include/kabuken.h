@@ -1705,8 +1705,11 @@ typedef struct kbk_runtime_config {
   // the thread calling `kbk_runtime_shutdown`). Trusted-gateway mode
   // always has the thread.
   uint8_t signing_thread;
+  // 1: record each request's latency inside the runtime, from submit
+  // to its answer being ready (`kbk_runtime_take_latencies`).
+  uint8_t record_latency;
   // Zero.
-  uint8_t reserved[2];
+  uint8_t reserved[1];
 } kbk_runtime_config;
 
 // The runtime's counters (monotonic).
@@ -3171,6 +3174,16 @@ kbk_status kbk_runtime_shutdown(struct kbk_runtime *runtime,
 // (`KBK_STATUS_RUNTIME_SHARD_FAILED`). `KBK_STATUS_RUNTIME_CLOSED` after
 // shutdown.
 kbk_status kbk_runtime_failed(const struct kbk_runtime *runtime, uint8_t *out);
+
+// Writes up to `cap` request latencies recorded since the last call (ns,
+// from submit to the answer being ready; with `record_latency` = 1), in
+// delivery order, into `buf`; `*out_n` is the number written (those not
+// written stay for the next call). `KBK_STATUS_RUNTIME_CLOSED` after
+// shutdown.
+kbk_status kbk_runtime_take_latencies(const struct kbk_runtime *runtime,
+                                      uint64_t *buf,
+                                      size_t cap,
+                                      size_t *out_n);
 
 // Frees a runtime; NULL is fine. A runtime still running is shut down
 // first, and its shards are dropped: the handles it took stay

@@ -110,8 +110,11 @@ pub struct kbk_runtime_config {
     /// the thread calling `kbk_runtime_shutdown`). Trusted-gateway mode
     /// always has the thread.
     pub signing_thread: u8,
+    /// 1: record each request's latency inside the runtime, from submit
+    /// to its answer being ready (`kbk_runtime_take_latencies`).
+    pub record_latency: u8,
     /// Zero.
-    pub reserved: [u8; 2],
+    pub reserved: [u8; 1],
 }
 
 /// The runtime's counters (monotonic).
@@ -400,6 +403,8 @@ struct RuntimeHandle {
     notes: Option<Arc<NoteQueue>>,
     /// Trusted-gateway mode.
     trusted: bool,
+    /// Latencies taken from the runtime and not yet handed to C.
+    latencies: Mutex<VecDeque<u64>>,
 }
 
 impl Handle for RuntimeHandle {
@@ -483,7 +488,7 @@ fn window(ns: u64, what: &str) -> Res<Duration> {
 /// The engine's configuration from C's (range-checked), and the
 /// notification queue when there is one.
 fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQueue>>)> {
-    if c.reserved != [0; 2] {
+    if c.reserved != [0; 1] {
         return Err(Fail::arg("reserved must be zero"));
     }
     let mut notes = None;
@@ -531,6 +536,7 @@ fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQue
         sign_window: window(c.sign_window_ns, "sign_window_ns")?,
         trusted_gateway: flag(c.trusted_gateway, "trusted_gateway")?,
         signing_thread: flag(c.signing_thread, "signing_thread")?,
+        record_latency: flag(c.record_latency, "record_latency")?,
         notifications,
         journal: false,
         depth: count(c.depth, 1024, "depth")?,
@@ -563,7 +569,8 @@ impl Default for kbk_runtime_config {
             notifications: KBK_NOTIFY_DISCARD,
             trusted_gateway: u8::from(d.trusted_gateway),
             signing_thread: u8::from(d.signing_thread),
-            reserved: [0; 2],
+            record_latency: u8::from(d.record_latency),
+            reserved: [0; 1],
         }
     }
 }
@@ -671,6 +678,7 @@ pub extern "C" fn kbk_runtime_start(
                         lent,
                         notes,
                         trusted,
+                        latencies: Mutex::new(VecDeque::new()),
                     })
                     .cast::<kbk_runtime>(),
                 );
@@ -779,6 +787,33 @@ pub extern "C" fn kbk_runtime_failed(runtime: *const kbk_runtime, out: *mut u8) 
     rt_ref(runtime, |h| {
         let o = crate::status::out(out, "out")?;
         o.set(u8::from(h.running(|rt| Ok(rt.failed()))?));
+        Ok(())
+    })
+}
+
+/// Writes up to `cap` request latencies recorded since the last call (ns,
+/// from submit to the answer being ready; with `record_latency` = 1), in
+/// delivery order, into `buf`; `*out_n` is the number written (those not
+/// written stay for the next call). `KBK_STATUS_RUNTIME_CLOSED` after
+/// shutdown.
+#[no_mangle]
+pub extern "C" fn kbk_runtime_take_latencies(
+    runtime: *const kbk_runtime,
+    buf: *mut u64,
+    cap: usize,
+    out_n: *mut usize,
+) -> kbk_status {
+    rt_ref(runtime, |h| {
+        let fresh = h.running(|rt| Ok(rt.take_latencies()))?;
+        let mut q = h.latencies.lock().unwrap_or_else(PoisonError::into_inner);
+        q.extend(fresh);
+        let mut dst = slice_mut(buf, cap, "buf")?;
+        let o = crate::status::out(out_n, "out_n")?;
+        let n = dst.len().min(q.len());
+        for (i, v) in q.drain(..n).enumerate() {
+            dst.set(i, v);
+        }
+        o.set(n);
         Ok(())
     })
 }

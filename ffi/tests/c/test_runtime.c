@@ -152,8 +152,9 @@ static void test_concurrent(uint8_t signing_thread) {
   kbk_runtime_config cfg;
   CHECK_OK(kbk_runtime_config_default(&cfg));
   CHECK(cfg.verify_workers >= 1 && cfg.max_producers >= 4 && cfg.notifications == KBK_NOTIFY_DISCARD);
-  CHECK(cfg.signing_thread == 1);
+  CHECK(cfg.signing_thread == 1 && cfg.record_latency == 0);
   cfg.signing_thread = signing_thread;
+  cfg.record_latency = 1;
   cfg.verify_workers = 2;
   cfg.ingress_capacity = 2;
   cfg.shard_capacity = 2;
@@ -200,6 +201,18 @@ static void test_concurrent(uint8_t signing_thread) {
     fulls += jobs[t].fulls;
   }
   CHECK(fulls > 0); /* back-pressure was seen and retried */
+  /* One latency per answer, taken in two parts. */
+  uint64_t lat[NINV * PER_THREAD];
+  size_t got = 0, more = 0;
+  CHECK_OK(kbk_runtime_take_latencies(rt, lat, 10, &got));
+  CHECK(got == 10);
+  CHECK_OK(kbk_runtime_take_latencies(rt, lat, NINV * PER_THREAD, &more));
+  CHECK(got + more == NINV * PER_THREAD);
+  CHECK(lat[0] > 0);
+  CHECK_OK(kbk_runtime_take_latencies(rt, NULL, 0, &more));
+  CHECK(more == 0);
+  CHECK_STATUS(kbk_runtime_take_latencies(rt, NULL, 4, &more), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_runtime_take_latencies(rt, lat, 4, NULL), KBK_STATUS_NULL_ARGUMENT);
 
   /* Market data: three bid levels of 40 orders x 10 shares each. */
   kbk_quote q;
@@ -335,6 +348,7 @@ static void test_concurrent(uint8_t signing_thread) {
   CHECK_STATUS(kbk_runtime_producer_new(rt, 1, NULL, NULL, &mp), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_STATUS(kbk_runtime_set_time(rt, 99), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_STATUS(kbk_runtime_time(rt, &now), KBK_STATUS_RUNTIME_CLOSED);
+  CHECK_STATUS(kbk_runtime_take_latencies(rt, NULL, 0, &n), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_STATUS(kbk_runtime_quote(rt, INST, &q), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_STATUS(kbk_runtime_depth(rt, INST, KBK_SIDE_BUY, lv, 8, &n), KBK_STATUS_RUNTIME_CLOSED);
   kbk_subscriber *sub2 = NULL;
@@ -557,10 +571,13 @@ static void test_bad_input(void) {
   bad.trusted_gateway = 2;
   CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
   bad = cfg;
+  bad.record_latency = 2;
+  CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
+  bad = cfg;
   bad.signing_thread = 2;
   CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
   bad = cfg;
-  bad.reserved[1] = 1;
+  bad.reserved[0] = 1;
   CHECK_STATUS(kbk_runtime_start(&bad, &w.ex, &w.reg, &w.ledger, 1, &rt), KBK_STATUS_INVALID_ARGUMENT);
   CHECK(rt == NULL);
   /* An exchange that has traded synchronously cannot start a runtime. */
