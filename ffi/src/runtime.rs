@@ -487,6 +487,9 @@ fn window(ns: u64, what: &str) -> Res<Duration> {
 
 /// The engine's configuration from C's (range-checked), and the
 /// notification queue when there is one.
+// The struct update keeps the build going when the engine adds a setting
+// (it then has its default until the C configuration gets it).
+#[allow(clippy::needless_update)]
 fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQueue>>)> {
     if c.reserved != [0; 1] {
         return Err(Fail::arg("reserved must be zero"));
@@ -542,6 +545,7 @@ fn config_from(c: &kbk_runtime_config) -> Res<(RuntimeConfig, Option<Arc<NoteQue
         depth: count(c.depth, 1024, "depth")?,
         event_capacity: count(c.event_capacity, MAX_CAPACITY, "event_capacity")?,
         max_producers: count(c.max_producers, 1 << 16, "max_producers")?,
+        ..RuntimeConfig::default()
     };
     Ok((cfg, notes))
 }
