@@ -26,8 +26,11 @@
  *   type and length for the duration of the call.
  * - Thread safety is stated for each handle type: kbk_book, kbk_market,
  *   kbk_ca, kbk_identities, kbk_register, kbk_id_list, kbk_ledger and
- *   kbk_exchange are for one thread at a time; kbk_oob, kbk_keypair and
- *   kbk_message (immutable) may be shared by all threads.
+ *   kbk_exchange are for one thread at a time; kbk_oob, kbk_keypair,
+ *   kbk_runtime, kbk_control and kbk_message (immutable) may be shared by
+ *   all threads;
+ *   kbk_producer and kbk_subscriber are for one thread at a time (one per
+ *   thread), and may move between threads.
  * - Signed messages of every kind travel as wire bytes (docs/wire-format.md)
  *   and are read through kbk_message; functions that answer with a signed
  *   message give a new kbk_message the caller frees.
@@ -638,6 +641,22 @@
 // Certificates may be transferred from `locked_until` on.
 #define KBK_RESTRICTION_LOCKED_UNTIL 2
 
+// `kbk_runtime_config.notifications`: signed and counted, then dropped.
+#define KBK_NOTIFY_DISCARD 0
+
+// Kept in a bounded queue read with `kbk_runtime_next_notification`.
+#define KBK_NOTIFY_QUEUE 1
+
+// Handed to `kbk_runtime_config.notify` on the signing thread.
+#define KBK_NOTIFY_CALLBACK 2
+
+// `kbk_outgoing.kind` of a runtime notification: a certificate the
+// register made at a transfer (the message), for its holder `user`.
+#define KBK_OUT_REGISTER_CERTIFICATE 7
+
+// An ID-list delta of the register (the message).
+#define KBK_OUT_ID_LIST_DELTA 8
+
 // An order book for one instrument.
 //
 // Thread safety: not thread-safe. Use a book from one thread at a time (it
@@ -649,6 +668,13 @@ typedef struct kbk_book kbk_book;
 // Thread safety: not thread-safe (issuing numbers serials); use from one
 // thread at a time.
 typedef struct kbk_ca kbk_ca;
+
+// The outcome of an administrative operation queued on a running runtime
+// (`kbk_runtime_add_party` and the others), read with
+// `kbk_control_wait`.
+//
+// Thread safety: thread-safe (`Sync`).
+typedef struct kbk_control kbk_control;
 
 // The exchange: order reception (every check of seed 001, in order),
 // matching, certificate-ID invalidation, transfers through its register
@@ -706,17 +732,43 @@ typedef struct kbk_message kbk_message;
 // call); hooks run on the calling thread.
 typedef struct kbk_oob kbk_oob;
 
+// A producer: submits requests to a runtime and receives their answers.
+// Make one per submitting thread.
+//
+// Thread safety: `Send`, not `Sync`: use from one thread at a time (it
+// may move between threads). It stays valid after the runtime's shutdown
+// or free (submissions then answer `KBK_STATUS_RUNTIME_CLOSED`).
+typedef struct kbk_producer kbk_producer;
+
 // The shareholder register of one or more instruments.
 //
 // Thread safety: not thread-safe; use from one thread at a time (and not
 // during a call on an exchange it is passed to).
 typedef struct kbk_register kbk_register;
 
+// A running runtime (or one that was shut down: it then answers
+// `KBK_STATUS_RUNTIME_CLOSED`, except for `kbk_runtime_stats`, which gives
+// the final counters, and `kbk_runtime_next_notification`, which still
+// gives what is queued).
+//
+// Thread safety: thread-safe (`Sync`): every call may be made from any
+// thread at the same time, except `kbk_runtime_free`, which must be the
+// last call on it.
+typedef struct kbk_runtime kbk_runtime;
+
+// A reader of one shard's market event stream (order log and trades),
+// lock-free.
+//
+// Thread safety: `Send`, not `Sync`: use from one thread at a time. It
+// stays readable after the runtime's shutdown (what the ring still
+// holds).
+typedef struct kbk_subscriber kbk_subscriber;
+
 // A status code: `KBK_STATUS_OK` (0) or why a call failed. The numbers are
 // stable: codes are only ever added. Ranges: 0..=99 general, 100..=199 the
 // order book and market, 200..=299 out-of-band verification, 300..=399
 // keys, messages, identities, certificates and the register, 400..=499
-// settlement and the exchange; 500.. are reserved for the runtime.
+// settlement and the exchange; 500..=599 the concurrent runtime.
 typedef uint32_t kbk_status;
 
 // A book's fixed rules. Start from `kbk_book_config_default` or
@@ -1596,6 +1648,166 @@ typedef struct kbk_transfer_record {
   uint8_t reserved;
 } kbk_transfer_record;
 
+// Called with each notification item on the runtime's signing thread
+// (keep it short): the item and its message (NULL for
+// `KBK_OUT_RELEASED`), both valid only during the call (copy the bytes
+// with `kbk_message_bytes` to keep them). It must not call
+// `kbk_runtime_shutdown` or `kbk_runtime_free`.
+typedef void (*kbk_notification_callback)(void *userdata,
+                                          const struct kbk_outgoing *item,
+                                          const struct kbk_message *message);
+
+// How a runtime is built (`kbk_runtime_config_default` fills it in).
+// Every count and capacity is at least 1.
+typedef struct kbk_runtime_config {
+  // Verification worker threads (1..=64; unused in trusted-gateway mode).
+  size_t verify_workers;
+  // Capacity of each worker's ingress queue (up to 2^24).
+  size_t ingress_capacity;
+  // Capacity of each shard's sequencer queue (up to 2^24).
+  size_t shard_capacity;
+  // Capacity of the signing stage's queue (up to 2^24).
+  size_t sign_capacity;
+  // Most requests verified in one batch (up to 2^16).
+  size_t verify_batch;
+  // Most requests whose messages share one batch signature (up to 2^16).
+  size_t sign_batch;
+  // How long a verification worker waits to fill a batch, in
+  // nanoseconds (0: never; at most one second).
+  uint64_t verify_window_ns;
+  // How long the signing stage waits to fill a batch (as above).
+  uint64_t sign_window_ns;
+  // Price levels published per side and instrument (up to 1024).
+  size_t depth;
+  // Capacity of each shard's market event ring (up to 2^24).
+  size_t event_capacity;
+  // Most producers over the runtime's life (up to 2^16).
+  size_t max_producers;
+  // `KBK_NOTIFY_QUEUE`: how many items the queue holds before the
+  // signing stage waits for the host (up to 2^24). Keep draining it
+  // (`kbk_runtime_next_notification`, from any thread): while it is full
+  // no answer is delivered either. Shutdown never waits for it.
+  size_t notification_capacity;
+  // `KBK_NOTIFY_CALLBACK`: the callback (required then, else ignored);
+  // it and `notify_userdata` must stay valid until
+  // `kbk_runtime_shutdown` or `kbk_runtime_free` returns.
+  kbk_notification_callback notify;
+  // Passed to `notify`.
+  void *notify_userdata;
+  // `KBK_NOTIFY_*`.
+  uint32_t notifications;
+  // 1: trusted-gateway mode (no signature checked, answers unsigned:
+  // responses carry no message, see `kbk_response`).
+  uint8_t trusted_gateway;
+  // 1: the signing stage has a thread of its own; 0: the verification
+  // workers run it between their batches (fewer threads than cores on
+  // a small machine; callbacks then also run on those threads, or on
+  // the thread calling `kbk_runtime_shutdown`). Trusted-gateway mode
+  // always has the thread.
+  uint8_t signing_thread;
+  // 1: record each request's latency inside the runtime, from submit
+  // to its answer being ready (`kbk_runtime_take_latencies`).
+  uint8_t record_latency;
+  // Zero.
+  uint8_t reserved[1];
+} kbk_runtime_config;
+
+// The runtime's counters (monotonic).
+typedef struct kbk_runtime_counters {
+  // Requests taken by producers' submit calls.
+  uint64_t submitted;
+  // Requests whose signature the verification stage accepted.
+  uint64_t verified;
+  // Requests refused by the verification stage.
+  uint64_t refused_unverified;
+  // Batch verifications run.
+  uint64_t verify_batches;
+  // Batches that failed and were decided one by one.
+  uint64_t verify_fallbacks;
+  // Time the verification workers spent working (summed, ns).
+  uint64_t verify_busy_ns;
+  // Requests sequenced (global sequence numbers handed out).
+  uint64_t sequenced;
+  // Time the sequencers spent working (summed, ns).
+  uint64_t sequence_busy_ns;
+  // Messages signed by the signing stage.
+  uint64_t signed_messages;
+  // Ed25519 signatures made (one per batch per key).
+  uint64_t signatures;
+  // Time the signing stage spent working (ns).
+  uint64_t sign_busy_ns;
+  // Responses delivered to producers.
+  uint64_t responses;
+  // Notifications delivered (or discarded on request).
+  uint64_t notifications;
+} kbk_runtime_counters;
+
+// Best bid and ask of an instrument as last published.
+typedef struct kbk_quote {
+  // Best bid price in ticks (when `has_bid`).
+  int64_t bid_price;
+  // Quantity at the best bid.
+  uint64_t bid_qty;
+  // Best ask price in ticks (when `has_ask`).
+  int64_t ask_price;
+  // Quantity at the best ask.
+  uint64_t ask_qty;
+  // The global sequence number of the last request reflected (0
+  // before the first publication).
+  uint64_t seq;
+  // How many times this book was published so far.
+  uint64_t version;
+  // Instrument.
+  uint32_t instrument;
+  // 0 or 1.
+  uint8_t has_bid;
+  // 0 or 1.
+  uint8_t has_ask;
+  // Zero.
+  uint8_t reserved[2];
+} kbk_quote;
+
+// The answer to one submitted request.
+typedef struct kbk_response {
+  // The ticket `kbk_producer_submit` gave.
+  uint64_t ticket;
+  // The global sequence number (when `has_sequence`; 0 means the
+  // verification stage refused it and nothing changed).
+  uint64_t sequence;
+  // The reception number the answer names (0 for none).
+  uint64_t reception_number;
+  // 0: accepted (the answer is a reception receipt); otherwise the
+  // error notice's refusal code (see `kbk_refusal_name`).
+  uint32_t refusal;
+  // 0 or 1.
+  uint8_t has_sequence;
+  // 1 when the answer is signed and given as a message; 0 in
+  // trusted-gateway mode, where answers are not signed.
+  uint8_t has_answer;
+  // Zero.
+  uint8_t reserved[2];
+} kbk_response;
+
+// Called with each response of a producer on the runtime's signing
+// thread (keep it short): the response and its answer (NULL in
+// trusted-gateway mode), both valid only during the call. It must not
+// call `kbk_runtime_shutdown` or `kbk_runtime_free`.
+typedef void (*kbk_response_callback)(void *userdata,
+                                      const struct kbk_response *response,
+                                      const struct kbk_message *answer);
+
+// One entry of a shard's market event stream.
+typedef struct kbk_market_event {
+  // Position in the shard's stream (0, 1, 2, ...).
+  uint64_t seq;
+  // The book event.
+  struct kbk_event event;
+  // The instrument whose book emitted it.
+  uint32_t instrument;
+  // Zero.
+  uint32_t reserved;
+} kbk_market_event;
+
 // Success.
 #define KBK_STATUS_OK 0
 
@@ -1837,6 +2049,43 @@ typedef struct kbk_transfer_record {
 // Exchange: `kbk_exchange_check_invariants` found a violation (the last
 // error lists them).
 #define KBK_STATUS_EXCHANGE_INVARIANT 411
+
+// Runtime: the handle's contents run on a `kbk_runtime`; it answers again
+// after `kbk_runtime_shutdown` gives them back.
+#define KBK_STATUS_IN_USE 500
+
+// Runtime: a queue is full or the producer has its capacity in flight
+// (back-pressure); nothing was handed over: try again.
+#define KBK_STATUS_RUNTIME_FULL 501
+
+// Runtime: shut down (or shutting down); nothing was handed over.
+#define KBK_STATUS_RUNTIME_CLOSED 502
+
+// Runtime: could not start (no shard, an exchange that has received
+// orders, an instrument in two shards; the last error says which).
+#define KBK_STATUS_RUNTIME_START 503
+
+// Runtime: the configured maximum number of producers was made already.
+#define KBK_STATUS_RUNTIME_NO_PRODUCER 504
+
+// Runtime: the subscriber fell behind and events were overwritten; it
+// goes on with the oldest event still held (the last error says how
+// many were missed).
+#define KBK_STATUS_RUNTIME_LAGGED 505
+
+// Runtime: called from one of the runtime's own callbacks, where it would
+// wait for itself.
+#define KBK_STATUS_RUNTIME_IN_CALLBACK 506
+
+// Runtime: the control is queued but its sequencer has not applied it
+// yet; wait again.
+#define KBK_STATUS_RUNTIME_PENDING 507
+
+// Runtime: a shard's sequencer failed (a panic in the engine: a bug);
+// the runtime stopped taking requests. At shutdown that shard's handles
+// are poisoned (their state cannot be trusted); the others are given
+// back.
+#define KBK_STATUS_RUNTIME_SHARD_FAILED 508
 
 #ifdef __cplusplus
 extern "C" {
@@ -2882,6 +3131,243 @@ kbk_status kbk_id_list_seq(struct kbk_id_list *list, uint64_t *out);
 
 // The number of live entries.
 kbk_status kbk_id_list_len(struct kbk_id_list *list, size_t *out);
+
+// The default configuration into `*out` (notifications discarded; set
+// `notifications` to `KBK_NOTIFY_QUEUE` or `KBK_NOTIFY_CALLBACK` to get
+// them).
+kbk_status kbk_runtime_config_default(struct kbk_runtime_config *out);
+
+// Starts a runtime with `n` shards: shard `i` is `exchanges[i]` with
+// `registers[i]` (the register the exchange was made with) and
+// `ledgers[i]`. The runtime takes their contents: until
+// `kbk_runtime_shutdown` gives them back, every call on those handles
+// answers `KBK_STATUS_IN_USE` (freeing them is allowed, but then they
+// cannot be given back). Each exchange must not have received orders yet,
+// and no instrument may be in two shards (`KBK_STATUS_RUNTIME_START`); a
+// handle given twice, or already lent, is refused. On any failure every
+// handle keeps its contents. Free the runtime with `kbk_runtime_free`.
+kbk_status kbk_runtime_start(const struct kbk_runtime_config *config,
+                             struct kbk_exchange *const *exchanges,
+                             struct kbk_register *const *registers,
+                             struct kbk_ledger *const *ledgers,
+                             size_t n,
+                             struct kbk_runtime **out);
+
+// Stops taking requests, drains everything in flight (every accepted
+// request gets its response; queued notifications stay readable), joins
+// the runtime's threads, and gives the shards' contents back to the same
+// handles `kbk_runtime_start` took them from (same order, same `n`),
+// synchronous again. The final counters go to `*out_stats` (after
+// `KBK_STATUS_RUNTIME_SHARD_FAILED`, read them with `kbk_runtime_stats`;
+// the failed shards' handles are poisoned). Afterwards
+// producers' submissions answer `KBK_STATUS_RUNTIME_CLOSED`. Not from a
+// runtime callback (`KBK_STATUS_RUNTIME_IN_CALLBACK`).
+kbk_status kbk_runtime_shutdown(struct kbk_runtime *runtime,
+                                struct kbk_exchange *const *exchanges,
+                                struct kbk_register *const *registers,
+                                struct kbk_ledger *const *ledgers,
+                                size_t n,
+                                struct kbk_runtime_counters *out_stats);
+
+// Whether a shard's sequencer failed (a panic in the engine: a bug) into
+// `*out` (0 or 1); the runtime then takes no more requests: shut it down
+// (`KBK_STATUS_RUNTIME_SHARD_FAILED`). `KBK_STATUS_RUNTIME_CLOSED` after
+// shutdown.
+kbk_status kbk_runtime_failed(const struct kbk_runtime *runtime, uint8_t *out);
+
+// Writes up to `cap` request latencies recorded since the last call (ns,
+// from submit to the answer being ready; with `record_latency` = 1), in
+// delivery order, into `buf`; `*out_n` is the number written (those not
+// written stay for the next call). `KBK_STATUS_RUNTIME_CLOSED` after
+// shutdown.
+kbk_status kbk_runtime_take_latencies(const struct kbk_runtime *runtime,
+                                      uint64_t *buf,
+                                      size_t cap,
+                                      size_t *out_n);
+
+// Frees a runtime; NULL is fine. A runtime still running is shut down
+// first, and its shards are dropped: the handles it took stay
+// `KBK_STATUS_IN_USE` (free them). From a runtime callback it does
+// nothing (the runtime would wait for itself).
+void kbk_runtime_free(struct kbk_runtime *runtime);
+
+// Moves the exchange clock forward to `now` (it never goes back).
+kbk_status kbk_runtime_set_time(const struct kbk_runtime *runtime, uint64_t now);
+
+// The exchange clock into `*out`.
+kbk_status kbk_runtime_time(const struct kbk_runtime *runtime, uint64_t *out);
+
+// The counters so far into `*out` (the final ones after shutdown).
+kbk_status kbk_runtime_stats(const struct kbk_runtime *runtime, struct kbk_runtime_counters *out);
+
+// The best bid and ask of `instrument` as last published, read without
+// locks (`KBK_STATUS_NOT_FOUND` for an instrument no shard lists).
+kbk_status kbk_runtime_quote(const struct kbk_runtime *runtime,
+                             uint32_t instrument,
+                             struct kbk_quote *out);
+
+// Writes up to `cap` published price levels of `instrument`'s `side`
+// (`KBK_SIDE_*`), best first, into `levels`; `*out_n` is the number
+// written (at most the configured depth).
+kbk_status kbk_runtime_depth(const struct kbk_runtime *runtime,
+                             uint32_t instrument,
+                             uint8_t side_v,
+                             struct kbk_level *levels,
+                             size_t cap,
+                             size_t *out_n);
+
+// Takes the next notification item (queue mode) into `*out` and its
+// message (a new handle the caller frees; NULL for `KBK_OUT_RELEASED`)
+// into `*out_message`. Items are those of `kbk_exchange_next_outgoing`
+// plus `KBK_OUT_REGISTER_CERTIFICATE` and `KBK_OUT_ID_LIST_DELTA`.
+// `KBK_STATUS_NOT_FOUND` when none is waiting; `KBK_STATUS_INVALID_ARGUMENT`
+// when the runtime was not configured with `KBK_NOTIFY_QUEUE`. Still works
+// after shutdown (for what was queued).
+kbk_status kbk_runtime_next_notification(const struct kbk_runtime *runtime,
+                                         struct kbk_outgoing *out,
+                                         struct kbk_message **out_message);
+
+// A new producer of `runtime` with at most `capacity` requests in flight
+// (1..=2^20; its back-pressure credit) into `*out`. With `callback` NULL
+// the responses queue up for `kbk_producer_try_recv`; otherwise each goes
+// to `callback(userdata, ...)` on the runtime's signing thread.
+// `KBK_STATUS_RUNTIME_NO_PRODUCER` when the configured maximum was made.
+// Free it with `kbk_producer_free`.
+kbk_status kbk_runtime_producer_new(const struct kbk_runtime *runtime,
+                                    size_t capacity,
+                                    kbk_response_callback callback,
+                                    void *userdata,
+                                    struct kbk_producer **out);
+
+// Frees a producer; NULL is fine. Responses not taken yet are dropped;
+// with a callback, responses to requests still in flight are still
+// delivered to it, so keep its `userdata` valid until
+// `kbk_runtime_shutdown` or `kbk_runtime_free` returns.
+void kbk_producer_free(struct kbk_producer *producer);
+
+// Submits a signed order, cancel, reduce or modify request (wire bytes);
+// its ticket (echoed by its response) into `*out_ticket`.
+// `KBK_STATUS_RUNTIME_FULL`: a queue is full or `capacity` requests are in
+// flight (take responses, then try again); `KBK_STATUS_RUNTIME_CLOSED`:
+// shut down. With either, nothing was handed over. Bytes that are not a
+// well-formed request get `KBK_STATUS_WIRE_MALFORMED` (another kind:
+// `KBK_STATUS_WIRE_WRONG_KIND`). The signature is checked by the runtime:
+// a bad one is answered with an error notice.
+kbk_status kbk_producer_submit(struct kbk_producer *producer,
+                               const uint8_t *bytes,
+                               size_t len,
+                               uint64_t *out_ticket);
+
+// Trusted-gateway mode only (`KBK_STATUS_INVALID_ARGUMENT` otherwise): an
+// order the host authenticated itself, unsigned (as for
+// `kbk_sign_order`: a sell attaches its certificates); its ticket into
+// `*out_ticket`. FULL and CLOSED as for `kbk_producer_submit`.
+kbk_status kbk_producer_submit_trusted_order(struct kbk_producer *producer,
+                                             const struct kbk_order_request *order,
+                                             const struct kbk_message *const *certificates,
+                                             size_t certificates_len,
+                                             uint64_t *out_ticket);
+
+// Trusted-gateway mode only: an unsigned cancel of order
+// `reception_number` for `user_id` (see
+// `kbk_producer_submit_trusted_order`).
+kbk_status kbk_producer_submit_trusted_cancel(struct kbk_producer *producer,
+                                              uint64_t user_id,
+                                              uint64_t reception_number,
+                                              uint64_t seq,
+                                              uint64_t *out_ticket);
+
+// Takes the next response, if one has arrived, into `*out` and its
+// answer (a reception receipt or error notice, batch-signed by the
+// exchange: `kbk_message_verify` with the exchange's key accepts it; a
+// new handle the caller frees; NULL in trusted-gateway mode) into
+// `*out_answer`. `KBK_STATUS_NOT_FOUND` when none is waiting;
+// `KBK_STATUS_INVALID_ARGUMENT` for a producer with a callback.
+kbk_status kbk_producer_try_recv(struct kbk_producer *producer,
+                                 struct kbk_response *out,
+                                 struct kbk_message **out_answer);
+
+// As `kbk_producer_try_recv`, waiting up to `timeout_ns` nanoseconds (at
+// most one hour) for a response.
+kbk_status kbk_producer_recv_timeout(struct kbk_producer *producer,
+                                     uint64_t timeout_ns,
+                                     struct kbk_response *out,
+                                     struct kbk_message **out_answer);
+
+// The number of requests submitted whose response was not taken yet (for
+// a callback producer: not delivered yet) into `*out`.
+kbk_status kbk_producer_in_flight(struct kbk_producer *producer, size_t *out);
+
+// A subscriber to shard `shard`'s market events into `*out`: from the
+// next event, or with `from_oldest` = 1 from the oldest the ring still
+// holds. `KBK_STATUS_NOT_FOUND` for a shard the runtime does not have.
+// Free it with `kbk_subscriber_free`.
+kbk_status kbk_runtime_subscribe(const struct kbk_runtime *runtime,
+                                 size_t shard,
+                                 uint8_t from_oldest,
+                                 struct kbk_subscriber **out);
+
+// Frees a subscriber; NULL is fine.
+void kbk_subscriber_free(struct kbk_subscriber *subscriber);
+
+// The next event into `*out`. `KBK_STATUS_NOT_FOUND`: nothing new yet;
+// `KBK_STATUS_RUNTIME_LAGGED`: the subscriber fell behind and the number
+// of events missed is in the last error (the next poll goes on with the
+// oldest event still held).
+kbk_status kbk_subscriber_poll(struct kbk_subscriber *subscriber, struct kbk_market_event *out);
+
+// Adds a party to shard `shard` while the runtime runs (or renews its
+// attestation): the attestation's wire bytes, checked against the shard's
+// CA before anything is queued (a refusal is the identity status); the
+// exchange, the register and (for an investor) the ledger learn the key,
+// in sequence with the requests: every request submitted after this call
+// returns sees it. The pending outcome into `*out` (`kbk_control_wait`;
+// free it with `kbk_control_free`).
+kbk_status kbk_runtime_add_party(const struct kbk_runtime *runtime,
+                                 size_t shard,
+                                 const uint8_t *bytes,
+                                 size_t len,
+                                 struct kbk_control **out);
+
+// Applies a CA revocation (wire bytes, checked before anything is queued)
+// to shard `shard`, as `kbk_runtime_add_party`.
+kbk_status kbk_runtime_revoke(const struct kbk_runtime *runtime,
+                              size_t shard,
+                              const uint8_t *bytes,
+                              size_t len,
+                              struct kbk_control **out);
+
+// Opens settlement account `account` of `owner` in shard `shard`'s
+// ledger, in sequence with the requests (as `kbk_runtime_add_party`).
+kbk_status kbk_runtime_open_account(const struct kbk_runtime *runtime,
+                                    size_t shard,
+                                    uint64_t account,
+                                    uint64_t owner,
+                                    struct kbk_control **out);
+
+// Pays `amount` (a decimal string) into account `account` of shard
+// `shard`'s ledger, in sequence with the requests.
+kbk_status kbk_runtime_deposit(const struct kbk_runtime *runtime,
+                               size_t shard,
+                               uint64_t account,
+                               const char *amount,
+                               struct kbk_control **out);
+
+// Ends the trading day of shard `shard` at the exchange clock: day orders
+// expire (their releases come as notifications).
+kbk_status kbk_runtime_end_of_day(const struct kbk_runtime *runtime,
+                                  size_t shard,
+                                  struct kbk_control **out);
+
+// Waits up to `timeout_ns` nanoseconds (at most one hour) for the
+// control's outcome: `KBK_STATUS_OK` when applied, the refusal's status
+// (identity, settlement) when refused (nothing changed),
+// `KBK_STATUS_RUNTIME_PENDING` when not applied yet. Once known, the
+// outcome is given again by every later call.
+kbk_status kbk_control_wait(const struct kbk_control *control, uint64_t timeout_ns);
+
+// Frees a control handle; NULL is fine (the control still applies).
+void kbk_control_free(struct kbk_control *control);
 
 #ifdef __cplusplus
 }  // extern "C"

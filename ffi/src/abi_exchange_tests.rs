@@ -27,19 +27,19 @@ use engine::settle::Ledger;
 use engine::types::{PriceScale, Side};
 use rust_decimal::Decimal;
 
-const INST: u32 = 5;
-const INVESTORS: u64 = 4;
+pub(crate) const INST: u32 = 5;
+pub(crate) const INVESTORS: u64 = 4;
 
-fn seed(b: u8) -> [u8; 32] {
+pub(crate) fn seed(b: u8) -> [u8; 32] {
     [b; 32]
 }
 
-fn ok(s: kbk_status) {
+pub(crate) fn ok(s: kbk_status) {
     assert_eq!(s, KBK_STATUS_OK, "{}", with_last_error(str::to_owned));
 }
 
 /// The bytes of a message handle (freed).
-fn take(m: *mut kbk_message) -> Vec<u8> {
+pub(crate) fn take(m: *mut kbk_message) -> Vec<u8> {
     let mut n = 0;
     ok(kbk_message_len(m, &mut n));
     let mut b = vec![0u8; n];
@@ -49,21 +49,52 @@ fn take(m: *mut kbk_message) -> Vec<u8> {
 }
 
 /// The engine side.
-struct Rust {
-    reg: Register,
-    ex: Exchange,
-    ledger: Ledger,
+pub(crate) struct Rust {
+    pub(crate) reg: Register,
+    pub(crate) ex: Exchange,
+    pub(crate) ledger: Ledger,
 }
 
 /// The C side.
-struct C {
-    reg: *mut kbk_register,
-    ex: *mut kbk_exchange,
-    ledger: *mut kbk_ledger,
-    keys: Vec<*mut kbk_keypair>,
+pub(crate) struct C {
+    pub(crate) reg: *mut kbk_register,
+    pub(crate) ex: *mut kbk_exchange,
+    pub(crate) ledger: *mut kbk_ledger,
+    pub(crate) keys: Vec<*mut kbk_keypair>,
 }
 
-fn rust_side(atts: &[Signed<engine::identity::Attestation>], ca_key: &KeyPair) -> Rust {
+impl C {
+    pub(crate) fn free(self) {
+        kbk_exchange_free(self.ex);
+        kbk_ledger_free(self.ledger);
+        kbk_register_free(self.reg);
+        for k in self.keys {
+            kbk_keypair_free(k);
+        }
+    }
+}
+
+/// Checks that both sides have the same matches (and more than 10), and
+/// the C side its invariants; the number of matches.
+pub(crate) fn same_matches(c: &C, r: &Rust) -> usize {
+    let mut n = 0usize;
+    ok(kbk_exchange_match_count(c.ex, &mut n));
+    assert_eq!(n, r.ex.matches().len());
+    assert!(n > 10, "the stream should trade: {n} matches");
+    for (k, m) in r.ex.matches().iter().enumerate() {
+        let mut cm = kbk_match::default();
+        ok(kbk_exchange_match(c.ex, k, &mut cm));
+        assert_eq!(
+            (cm.match_number, cm.quantity, cm.price, cm.buyer, cm.seller),
+            (m.match_number, m.quantity, m.price, m.buyer, m.seller)
+        );
+        assert_eq!(cm.new_cert_id.serial, m.new_cert_id.serial);
+    }
+    ok(kbk_exchange_check_invariants(c.ex, c.reg, c.ledger));
+    n
+}
+
+pub(crate) fn rust_side(atts: &[Signed<engine::identity::Attestation>], ca_key: &KeyPair) -> Rust {
     let store = || {
         let mut s = IdentityStore::new(1, "CA", ca_key.public());
         for a in atts {
@@ -121,7 +152,7 @@ fn rust_side(atts: &[Signed<engine::identity::Attestation>], ca_key: &KeyPair) -
     Rust { reg, ex, ledger }
 }
 
-fn c_side(atts: &[Vec<u8>], ca_key: &KeyPair) -> C {
+pub(crate) fn c_side(atts: &[Vec<u8>], ca_key: &KeyPair) -> C {
     let mut keys: Vec<*mut kbk_keypair> = Vec::new();
     for b in [2u8, 3, 4] {
         let mut k = null_mut();
@@ -226,8 +257,13 @@ fn outbox_c(ex: *mut kbk_exchange) -> Vec<Vec<u8>> {
     }
 }
 
-#[test]
-fn abi_exchange_agrees_with_the_rust_exchange() {
+/// The CA's key, the investors' keys (users 100..) and the attestations of
+/// the register (2), exchange (3), settlement (4) and investors.
+pub(crate) fn parties() -> (
+    KeyPair,
+    Vec<KeyPair>,
+    Vec<Signed<engine::identity::Attestation>>,
+) {
     let ca_key = KeyPair::from_seed(&seed(1));
     let mut ca = CertificateAuthority::new(1, "CA", KeyPair::from_seed(&seed(1)));
     let inv: Vec<KeyPair> = (0..INVESTORS)
@@ -260,6 +296,12 @@ fn abi_exchange_agrees_with_the_rust_exchange() {
                 .unwrap(),
         );
     }
+    (ca_key, inv, atts)
+}
+
+#[test]
+fn abi_exchange_agrees_with_the_rust_exchange() {
+    let (ca_key, inv, atts) = parties();
     let att_bytes: Vec<Vec<u8>> = atts.iter().map(Signed::to_bytes).collect();
     let mut r = rust_side(&atts, &ca_key);
     let c = c_side(&att_bytes, &ca_key);
@@ -428,29 +470,11 @@ fn abi_exchange_agrees_with_the_rust_exchange() {
         );
     }
     // The same matches, and both sides consistent.
-    let mut n = 0usize;
-    ok(kbk_exchange_match_count(c.ex, &mut n));
-    assert_eq!(n, r.ex.matches().len());
-    assert!(n > 10, "the stream should trade: {n} matches");
-    for (k, m) in r.ex.matches().iter().enumerate() {
-        let mut cm = kbk_match::default();
-        ok(kbk_exchange_match(c.ex, k, &mut cm));
-        assert_eq!(
-            (cm.match_number, cm.quantity, cm.price, cm.buyer, cm.seller),
-            (m.match_number, m.quantity, m.price, m.buyer, m.seller)
-        );
-        assert_eq!(cm.new_cert_id.serial, m.new_cert_id.serial);
-    }
-    ok(kbk_exchange_check_invariants(c.ex, c.reg, c.ledger));
+    same_matches(&c, &r);
     r.ex.check_invariants(&r.reg, &r.ledger).unwrap();
     assert_eq!(
         kbk_exchange_check_invariants(c.ex, null_mut(), c.ledger),
         KBK_STATUS_NULL_ARGUMENT
     );
-    kbk_exchange_free(c.ex);
-    kbk_ledger_free(c.ledger);
-    kbk_register_free(c.reg);
-    for k in c.keys {
-        kbk_keypair_free(k);
-    }
+    c.free();
 }

@@ -398,6 +398,38 @@ fn sign_with<T: Message>(
     })
 }
 
+/// An order from C (the certificates as message handles).
+pub(crate) fn order_from_c(
+    order: *const kbk_order_request,
+    certificates: *const *const kbk_message,
+    certificates_len: usize,
+) -> Res<OrderRequest> {
+    let o = req(order, "order")?;
+    let certs = slice(certificates, certificates_len, "certificates")?
+        .iter()
+        .map(|c| typed::<Certificate>(*c, "certificates[i]"))
+        .collect::<Res<Vec<_>>>()?;
+    Ok(OrderRequest {
+        user_id: o.user_id,
+        instrument: o.instrument,
+        class: o.share_class,
+        side: side(o.side)?,
+        price: flag(o.has_price, "has_price")?.then_some(o.price),
+        quantity: o.quantity,
+        tif: tif(o.tif, o.expire)?,
+        post_only: flag(o.post_only, "post_only")?,
+        certificates: certs,
+        name_address: string(o.name_address, "name_address")?.to_owned(),
+        account: o.account,
+        cash_cap: if o.cash_cap.is_null() {
+            None
+        } else {
+            Some(decimal(o.cash_cap, "cash_cap")?)
+        },
+        seq: o.seq,
+    })
+}
+
 /// Signs an order of `order->user_id` with `key`. A sell attaches the
 /// register-signed certificates it sells: `certificates` is an array of
 /// `certificates_len` certificate messages (NULL when the length is 0).
@@ -410,33 +442,8 @@ pub extern "C" fn kbk_sign_order(
     out: *mut *mut kbk_message,
 ) -> kbk_status {
     sign_with(key, out, || {
-        let o = req(order, "order")?;
-        let certs = slice(certificates, certificates_len, "certificates")?
-            .iter()
-            .map(|c| typed::<Certificate>(*c, "certificates[i]"))
-            .collect::<Res<Vec<_>>>()?;
-        Ok((
-            o.user_id,
-            OrderRequest {
-                user_id: o.user_id,
-                instrument: o.instrument,
-                class: o.share_class,
-                side: side(o.side)?,
-                price: flag(o.has_price, "has_price")?.then_some(o.price),
-                quantity: o.quantity,
-                tif: tif(o.tif, o.expire)?,
-                post_only: flag(o.post_only, "post_only")?,
-                certificates: certs,
-                name_address: string(o.name_address, "name_address")?.to_owned(),
-                account: o.account,
-                cash_cap: if o.cash_cap.is_null() {
-                    None
-                } else {
-                    Some(decimal(o.cash_cap, "cash_cap")?)
-                },
-                seq: o.seq,
-            },
-        ))
+        let o = order_from_c(order, certificates, certificates_len)?;
+        Ok((o.user_id, o))
     })
 }
 

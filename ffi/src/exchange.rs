@@ -315,7 +315,7 @@ fn state_to_c(s: OrderState) -> u32 {
     }
 }
 
-fn settle_err(e: &SettleError) -> Fail {
+pub(crate) fn settle_err(e: &SettleError) -> Fail {
     let status = match e {
         SettleError::UnknownAccount => KBK_STATUS_SETTLE_UNKNOWN_ACCOUNT,
         SettleError::DuplicateAccount => KBK_STATUS_SETTLE_DUPLICATE_ACCOUNT,
@@ -342,7 +342,7 @@ pub struct kbk_ledger {
 #[repr(C)]
 pub(crate) struct LedgerHandle {
     header: Header,
-    ledger: Ledger,
+    pub(crate) ledger: Slot<Ledger>,
 }
 
 impl Handle for LedgerHandle {
@@ -371,7 +371,7 @@ pub extern "C" fn kbk_ledger_new(
         o.set(
             into_raw(LedgerHandle {
                 header: Header::new(LedgerHandle::MAGIC),
-                ledger: Ledger::new(user_id, k.copy()),
+                ledger: Slot::new(Ledger::new(user_id, k.copy())),
             })
             .cast::<kbk_ledger>(),
         );
@@ -556,9 +556,9 @@ pub struct kbk_exchange {
 }
 
 #[repr(C)]
-struct ExchangeHandle {
+pub(crate) struct ExchangeHandle {
     header: Header,
-    ex: Exchange,
+    pub(crate) ex: Slot<Exchange>,
     /// The outbox, flattened for C.
     outbox: VecDeque<(kbk_outgoing, Option<Vec<u8>>)>,
     /// The out-of-band reception gate, when enabled (shared with the
@@ -651,7 +651,7 @@ pub extern "C" fn kbk_exchange_new(
         o.set(
             into_raw(ExchangeHandle {
                 header: Header::new(ExchangeHandle::MAGIC),
-                ex,
+                ex: Slot::new(ex),
                 outbox: VecDeque::new(),
                 gate: None,
             })
@@ -934,7 +934,7 @@ pub extern "C" fn kbk_exchange_expire_day(
     time_step(exchange, register, ledger, now, Exchange::expire_day)
 }
 
-fn flatten(o: Outgoing, q: &mut VecDeque<(kbk_outgoing, Option<Vec<u8>>)>) {
+pub(crate) fn flatten(o: Outgoing, q: &mut VecDeque<(kbk_outgoing, Option<Vec<u8>>)>) {
     let item = |kind, user, reception_number| kbk_outgoing {
         user,
         reception_number,

@@ -23,8 +23,9 @@
 //!
 //! Safety: this crate allows `unsafe` (the workspace denies it); every
 //! `unsafe` block carries a `// SAFETY:` comment, and all of them are in
-//! `status.rs` (pointer checks and conversions, the handle boundary) and
-//! `oob.rs` (the random-source callback's buffer).
+//! `status.rs` (pointer checks and conversions, the handle boundary), and
+//! the `Send`/`Sync` declarations of C callbacks' `userdata` in `oob.rs`
+//! (with the random-source callback's buffer) and `runtime.rs`.
 #![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 
@@ -35,10 +36,13 @@ pub mod identity;
 pub mod message;
 pub mod oob;
 pub mod register;
+pub mod runtime;
 pub mod status;
 
 #[cfg(test)]
 mod abi_exchange_tests;
+#[cfg(test)]
+mod abi_runtime_tests;
 #[cfg(test)]
 mod abi_tests;
 #[cfg(test)]

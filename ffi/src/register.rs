@@ -182,7 +182,7 @@ pub struct kbk_register {
 #[repr(C)]
 pub(crate) struct RegisterHandle {
     header: Header,
-    pub(crate) reg: Register,
+    pub(crate) reg: Slot<Register>,
 }
 
 impl Handle for RegisterHandle {
@@ -227,7 +227,7 @@ pub extern "C" fn kbk_register_new(
         o.set(
             into_raw(RegisterHandle {
                 header: Header::new(RegisterHandle::MAGIC),
-                reg,
+                reg: Slot::new(reg),
             })
             .cast::<kbk_register>(),
         );

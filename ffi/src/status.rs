@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// stable: codes are only ever added. Ranges: 0..=99 general, 100..=199 the
 /// order book and market, 200..=299 out-of-band verification, 300..=399
 /// keys, messages, identities, certificates and the register, 400..=499
-/// settlement and the exchange; 500.. are reserved for the runtime.
+/// settlement and the exchange; 500..=599 the concurrent runtime.
 pub type kbk_status = u32;
 
 /// Success.
@@ -184,6 +184,35 @@ pub const KBK_STATUS_EXCHANGE_INVALID_INSTRUMENT: kbk_status = 410;
 /// error lists them).
 pub const KBK_STATUS_EXCHANGE_INVARIANT: kbk_status = 411;
 
+/// Runtime: the handle's contents run on a `kbk_runtime`; it answers again
+/// after `kbk_runtime_shutdown` gives them back.
+pub const KBK_STATUS_IN_USE: kbk_status = 500;
+/// Runtime: a queue is full or the producer has its capacity in flight
+/// (back-pressure); nothing was handed over: try again.
+pub const KBK_STATUS_RUNTIME_FULL: kbk_status = 501;
+/// Runtime: shut down (or shutting down); nothing was handed over.
+pub const KBK_STATUS_RUNTIME_CLOSED: kbk_status = 502;
+/// Runtime: could not start (no shard, an exchange that has received
+/// orders, an instrument in two shards; the last error says which).
+pub const KBK_STATUS_RUNTIME_START: kbk_status = 503;
+/// Runtime: the configured maximum number of producers was made already.
+pub const KBK_STATUS_RUNTIME_NO_PRODUCER: kbk_status = 504;
+/// Runtime: the subscriber fell behind and events were overwritten; it
+/// goes on with the oldest event still held (the last error says how
+/// many were missed).
+pub const KBK_STATUS_RUNTIME_LAGGED: kbk_status = 505;
+/// Runtime: called from one of the runtime's own callbacks, where it would
+/// wait for itself.
+pub const KBK_STATUS_RUNTIME_IN_CALLBACK: kbk_status = 506;
+/// Runtime: the control is queued but its sequencer has not applied it
+/// yet; wait again.
+pub const KBK_STATUS_RUNTIME_PENDING: kbk_status = 507;
+/// Runtime: a shard's sequencer failed (a panic in the engine: a bug);
+/// the runtime stopped taking requests. At shutdown that shard's handles
+/// are poisoned (their state cannot be trusted); the others are given
+/// back.
+pub const KBK_STATUS_RUNTIME_SHARD_FAILED: kbk_status = 508;
+
 /// The static message of a status (never NULL; "unknown status" for codes
 /// this library does not know).
 pub(crate) fn message(s: kbk_status) -> &'static CStr {
@@ -198,6 +227,19 @@ pub(crate) fn message(s: kbk_status) -> &'static CStr {
         KBK_STATUS_INVALID_HANDLE => c"not a live handle of the expected type",
         KBK_STATUS_NOT_FOUND => c"not found",
         KBK_STATUS_BOOK_DUPLICATE_ID => c"book: duplicate order id",
+        KBK_STATUS_IN_USE => c"runtime: the handle's contents run on a runtime until its shutdown",
+        KBK_STATUS_RUNTIME_FULL => {
+            c"runtime: queue full (back-pressure), nothing handed over; try again"
+        }
+        KBK_STATUS_RUNTIME_CLOSED => c"runtime: shut down, nothing handed over",
+        KBK_STATUS_RUNTIME_START => c"runtime: could not start",
+        KBK_STATUS_RUNTIME_NO_PRODUCER => c"runtime: no more producers may be made",
+        KBK_STATUS_RUNTIME_LAGGED => c"runtime: the subscriber fell behind; events were missed",
+        KBK_STATUS_RUNTIME_IN_CALLBACK => c"runtime: not allowed from the runtime's own callbacks",
+        KBK_STATUS_RUNTIME_PENDING => c"runtime: not applied yet; wait again",
+        KBK_STATUS_RUNTIME_SHARD_FAILED => {
+            c"runtime: a shard's sequencer failed; its handles are poisoned"
+        }
         KBK_STATUS_BOOK_UNKNOWN_ORDER => c"book: unknown order",
         KBK_STATUS_BOOK_INVALID_QUANTITY => c"book: invalid quantity",
         KBK_STATUS_BOOK_LOT_SIZE => c"book: quantity is not a multiple of the lot size",
@@ -346,6 +388,9 @@ pub(crate) struct Header {
     /// Set while a `with_mut` call runs, so a callback calling back into
     /// the same single-threaded handle is refused instead of aliasing it.
     busy: AtomicBool,
+    /// Set while the handle's contents run on a runtime (`Excl::lend`):
+    /// every call answers `KBK_STATUS_IN_USE`.
+    lent: AtomicBool,
 }
 
 impl Header {
@@ -354,7 +399,46 @@ impl Header {
             magic,
             poisoned: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            lent: AtomicBool::new(false),
         }
+    }
+}
+
+/// A handle's contents, which a runtime may take away while it runs (the
+/// handle then answers `KBK_STATUS_IN_USE` before any access, so the
+/// `expect`s below are never reached; if one were, the panic boundary
+/// would turn it into `KBK_STATUS_PANIC`).
+#[derive(Debug)]
+pub(crate) struct Slot<T>(Option<T>);
+
+impl<T> Slot<T> {
+    pub(crate) const fn new(v: T) -> Self {
+        Slot(Some(v))
+    }
+    /// Takes the contents out (for a runtime).
+    pub(crate) fn take(&mut self) -> Option<T> {
+        self.0.take()
+    }
+    /// Puts the contents back.
+    pub(crate) fn put(&mut self, v: T) {
+        self.0 = Some(v);
+    }
+}
+
+impl<T> core::ops::Deref for Slot<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0
+            .as_ref()
+            .expect("the handle's contents are lent to a runtime")
+    }
+}
+
+impl<T> core::ops::DerefMut for Slot<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0
+            .as_mut()
+            .expect("the handle's contents are lent to a runtime")
     }
 }
 
@@ -366,7 +450,9 @@ pub(crate) trait Handle {
     fn header(&self) -> &Header;
 }
 
-fn check_header<'a, H: Handle>(h: *const H) -> Res<&'a Header> {
+/// The header of a handle of type `H` (NULL, misaligned and other types
+/// refused), whatever its state.
+fn header_of<'a, H: Handle>(h: *const H) -> Res<&'a Header> {
     if h.is_null() {
         return Err(Fail::null("handle"));
     }
@@ -385,8 +471,19 @@ fn check_header<'a, H: Handle>(h: *const H) -> Res<&'a Header> {
             "not a handle of the expected type (or already freed)",
         ));
     }
+    Ok(header)
+}
+
+fn check_header<'a, H: Handle>(h: *const H) -> Res<&'a Header> {
+    let header = header_of(h)?;
     if header.poisoned.load(Ordering::Relaxed) {
         return Err(Fail::new(KBK_STATUS_POISONED, "free the handle"));
+    }
+    if header.lent.load(Ordering::Acquire) {
+        return Err(Fail::new(
+            KBK_STATUS_IN_USE,
+            "its contents run on a runtime (until kbk_runtime_shutdown)",
+        ));
     }
     Ok(header)
 }
@@ -458,6 +555,82 @@ fn enter<'a, H: Handle>(h: *const H) -> Res<Busy<'a>> {
         ));
     }
     Ok(Busy(header))
+}
+
+/// Exclusive access to a single-threaded handle that is not the subject of
+/// the call (a runtime taking or giving back an exchange's, register's or
+/// ledger's contents), held until dropped: the handle is marked busy, so
+/// any other call on it meanwhile is refused. A panic while it is held
+/// poisons the handle.
+pub(crate) struct Excl<'a, H: Handle> {
+    h: *mut H,
+    _busy: Busy<'a>,
+}
+
+impl<H: Handle> Excl<'_, H> {
+    /// The handle's address (to recognise it again).
+    pub(crate) fn addr(&self) -> usize {
+        self.h as usize
+    }
+    /// The handle.
+    pub(crate) fn get(&mut self) -> &mut H {
+        // SAFETY: `h` was checked non-NULL, aligned and of type `H` in
+        // `exclusive`/`reclaim`; `busy` (held by `self`) refuses every other
+        // call on it, and the handle is documented as used by one thread at
+        // a time, so this is the only reference while `self` lives.
+        unsafe { &mut *self.h }
+    }
+    /// Poisons the handle (its contents cannot be trusted): every later
+    /// call answers `KBK_STATUS_POISONED`.
+    pub(crate) fn poison(&mut self) {
+        self.get().header().poisoned.store(true, Ordering::Relaxed);
+    }
+    /// Marks the handle lent (or back): while lent, every call on it
+    /// answers `KBK_STATUS_IN_USE`; `kbk_*_free` still frees it.
+    pub(crate) fn set_lent(&mut self, lent: bool) {
+        self.get().header().lent.store(lent, Ordering::Release);
+    }
+}
+
+impl<H: Handle> core::fmt::Debug for Excl<'_, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Excl").field("h", &self.h).finish()
+    }
+}
+
+impl<H: Handle> Drop for Excl<'_, H> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.get().header().poisoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Exclusive access to a live, not lent handle (see [`Excl`]).
+pub(crate) fn exclusive<'a, H: Handle>(h: *mut H) -> Res<Excl<'a, H>> {
+    Ok(Excl {
+        h,
+        _busy: enter(h)?,
+    })
+}
+
+/// Exclusive access to a handle lent to a runtime (to give its contents
+/// back); `KBK_STATUS_INVALID_ARGUMENT` when it is not lent.
+pub(crate) fn reclaim<'a, H: Handle>(h: *mut H) -> Res<Excl<'a, H>> {
+    let header = header_of(h)?;
+    if !header.lent.load(Ordering::Acquire) {
+        return Err(Fail::arg("the handle is not lent to a runtime"));
+    }
+    if header.busy.swap(true, Ordering::Relaxed) {
+        return Err(Fail::new(
+            KBK_STATUS_INVALID_HANDLE,
+            "handle already in use by this call",
+        ));
+    }
+    Ok(Excl {
+        h,
+        _busy: Busy(header),
+    })
 }
 
 /// The panic boundary of a call on three single-threaded handles of
@@ -819,6 +992,52 @@ mod tests {
         free(a);
         free(b);
         free(c);
+    }
+
+    #[test]
+    fn a_lent_handle_answers_in_use_until_reclaimed() {
+        let h = into_raw(T {
+            header: Header::new(T::MAGIC),
+            v: 1,
+        });
+        // Not lent: nothing to reclaim.
+        assert_eq!(
+            reclaim(h).err().map(|f| f.status),
+            Some(KBK_STATUS_INVALID_ARGUMENT)
+        );
+        {
+            let mut x = exclusive(h).expect("exclusive");
+            // Held: any other call, and a second hold, are refused.
+            assert_eq!(with_mut(h, |_| Ok(())), KBK_STATUS_INVALID_HANDLE);
+            assert!(exclusive(h).is_err());
+            x.get().v = 2;
+            x.set_lent(true);
+        }
+        assert_eq!(with_mut(h, |_| Ok(())), KBK_STATUS_IN_USE);
+        assert!(exclusive(h).is_err());
+        {
+            let mut x = reclaim(h).expect("reclaim");
+            assert_eq!(x.get().v, 2);
+            x.set_lent(false);
+        }
+        assert_eq!(with_mut(h, |_| Ok(())), KBK_STATUS_OK);
+        // A lent handle may still be freed.
+        exclusive(h).expect("exclusive").set_lent(true);
+        free(h);
+        assert_eq!(
+            reclaim::<T>(core::ptr::null_mut()).err().map(|f| f.status),
+            Some(KBK_STATUS_NULL_ARGUMENT)
+        );
+    }
+
+    #[test]
+    fn a_slot_hands_its_contents_out_and_back() {
+        let mut s = Slot::new(5u32);
+        *s += 1;
+        assert_eq!(s.take(), Some(6));
+        assert!(std::panic::catch_unwind(AssertUnwindSafe(|| *s)).is_err());
+        s.put(7);
+        assert_eq!(*s, 7);
     }
 
     #[test]

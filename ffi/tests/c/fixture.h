@@ -208,15 +208,14 @@ static inline kbk_message *issue(world *w, int i, uint64_t qty) {
   return cert;
 }
 
-/* Investor i's limit order with a time in force; certificates for a sell.
- * Returns the answer (receipt or error notice) and writes the refusal. */
-static inline kbk_message *order_tif(world *w, int i, uint8_t side, int64_t price, uint64_t qty,
-                                     uint8_t tif, uint64_t expire,
-                                     const kbk_message *const *certs, size_t ncerts,
-                                     uint32_t *refusal) {
+/* Investor i's limit order with a time in force, signed with `key`, as
+ * wire bytes (malloc'd; the caller frees); certificates for a sell. */
+static inline uint8_t *signed_order_tif(world *w, int i, const kbk_keypair *key, uint8_t side,
+                                        int64_t price, uint64_t qty, uint8_t tif, uint64_t expire,
+                                        const kbk_message *const *certs, size_t ncerts,
+                                        size_t *len) {
   kbk_order_request o;
-  kbk_message *req = NULL, *answer = NULL;
-  size_t n = 0;
+  kbk_message *req = NULL;
   uint8_t *b;
   memset(&o, 0, sizeof o);
   o.user_id = INV0 + (uint64_t)i;
@@ -230,11 +229,23 @@ static inline kbk_message *order_tif(world *w, int i, uint8_t side, int64_t pric
   o.name_address = "Investor, Tokyo";
   o.account = INV0 + (uint64_t)i;
   o.seq = ++w->seq[i];
-  CHECK_OK(kbk_sign_order(w->inv[i], &o, certs, ncerts, &req));
-  b = wire(req, &n);
+  CHECK_OK(kbk_sign_order(key, &o, certs, ncerts, &req));
+  b = wire(req, len);
+  kbk_message_free(req);
+  return b;
+}
+
+/* Investor i's limit order with a time in force; certificates for a sell.
+ * Returns the answer (receipt or error notice) and writes the refusal. */
+static inline kbk_message *order_tif(world *w, int i, uint8_t side, int64_t price, uint64_t qty,
+                                     uint8_t tif, uint64_t expire,
+                                     const kbk_message *const *certs, size_t ncerts,
+                                     uint32_t *refusal) {
+  kbk_message *answer = NULL;
+  size_t n = 0;
+  uint8_t *b = signed_order_tif(w, i, w->inv[i], side, price, qty, tif, expire, certs, ncerts, &n);
   CHECK_OK(kbk_exchange_submit(w->ex, w->reg, w->ledger, b, n, w->now, &answer, refusal));
   free(b);
-  kbk_message_free(req);
   return answer;
 }
 
