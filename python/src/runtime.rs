@@ -598,7 +598,7 @@ struct Config {
 }
 
 impl Config {
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::needless_update)]
     fn new(
         py: Python<'_>,
         verify_workers: usize,
@@ -700,6 +700,9 @@ impl Config {
                 depth,
                 event_capacity,
                 max_producers,
+                // Settings the engine adds later keep their defaults until
+                // they are bound here (no build break when one is added).
+                ..kr::RuntimeConfig::default()
             },
             notes,
         })
