@@ -1241,6 +1241,7 @@ impl Runtime {
             journal,
             failed_shards,
             stats,
+            ..
         } = out;
         let Some(shard) = shards.pop() else {
             // The sequencer failed (an engine bug): its state is not handed
