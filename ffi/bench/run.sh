@@ -19,7 +19,8 @@ mkdir -p target/ffi-bench
 cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude ffi/bench/book_bench.c \
   target/release/libkabuken.a -lpthread -ldl -lm -o target/ffi-bench/book_bench
 if [ -f "$wl" ]; then
-  bin=target/ffi-bench/orders_normal.bin
+  # Absolute: the cargo test below runs in the ffi/ package directory.
+  bin=$(pwd)/target/ffi-bench/orders_normal.bin
   [ -f "$bin" ] || xz -dc "$wl" > "$bin"
   KBK_BENCH_DEPTH="$depth" KBK_BENCH_RUNS="$runs" KBK_BENCH_WORKLOAD="$bin" \
     cargo test --release --locked -p kabuken-ffi --lib overhead -- --ignored --nocapture
