@@ -1178,6 +1178,16 @@ impl Runtime {
     /// handle.
     pub fn control(&self, shard: usize, control: Control) -> Result<ControlHandle, ControlError> {
         let inner = &*self.inner;
+        // Counted like a submission, so the stages cannot finish between
+        // the check below and the push (shutdown waits for it).
+        inner.submitting.fetch_add(1, Ordering::SeqCst);
+        let r = self.control_inner(shard, control);
+        inner.submitting.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    fn control_inner(&self, shard: usize, control: Control) -> Result<ControlHandle, ControlError> {
+        let inner = &*self.inner;
         let Some((ca_id, ca_name, ca_key)) = inner.cas.get(shard) else {
             return Err(ControlError::NoSuchShard(shard));
         };
