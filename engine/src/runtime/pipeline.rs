@@ -530,8 +530,12 @@ struct SigningState {
 
 /// Pushes into a bounded queue, waiting while it is full (back-pressure
 /// inside the pipeline: a stage waits for the next, nothing is dropped).
-fn push_wait<T>(q: &ArrayQueue<T>, v: T) {
-    let _ = push_unless(q, v, None);
+fn push_wait<T>(q: &ArrayQueue<T>, mut v: T) {
+    let mut idle = Idle::new();
+    while let Err(back) = q.push(v) {
+        v = back;
+        idle.wait();
+    }
 }
 
 /// A verification worker's push: waits while the queue is full, running
@@ -562,24 +566,6 @@ fn push_helping<T>(
                 } else {
                     idle.wait();
                 }
-            }
-        }
-    }
-}
-
-/// [`push_wait`], giving up (and handing the value back) once `stop` is set:
-/// for pushes to a sequencer, which may have failed.
-fn push_unless<T>(q: &ArrayQueue<T>, mut v: T, stop: Option<&AtomicBool>) -> Result<(), T> {
-    let mut idle = Idle::new();
-    loop {
-        match q.push(v) {
-            Ok(()) => return Ok(()),
-            Err(back) => {
-                v = back;
-                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-                    return Err(v);
-                }
-                idle.wait();
             }
         }
     }

@@ -86,20 +86,15 @@ fn sign_all(key: &KeyPair, msgs: &mut [&mut dyn Pend], counters: &mut SigningCou
         return;
     }
     let bytes: Vec<(MsgKind, Vec<u8>)> = todo.iter().map(|m| (m.kind(), m.bytes())).collect();
-    for chunk in (0..todo.len())
-        .collect::<Vec<_>>()
-        .chunks(merkle::MAX_BATCH as usize)
-    {
-        let items: Vec<(MsgKind, &[u8])> = chunk
-            .iter()
-            .map(|&i| (bytes[i].0, bytes[i].1.as_slice()))
-            .collect();
+    let max = merkle::MAX_BATCH as usize;
+    for (msgs, bytes) in todo.chunks_mut(max).zip(bytes.chunks(max)) {
+        let items: Vec<(MsgKind, &[u8])> = bytes.iter().map(|(k, b)| (*k, b.as_slice())).collect();
         // Cannot fail: the chunk is non-empty and within MAX_BATCH.
         if let Ok(proofs) = merkle::sign_batch(key, &items) {
             counters.signatures += 1;
             counters.messages += proofs.len() as u64;
-            for (&i, p) in chunk.iter().zip(proofs) {
-                todo[i].set(MessageSignature::Batch(p));
+            for (m, p) in msgs.iter_mut().zip(proofs) {
+                m.set(MessageSignature::Batch(p));
             }
         }
     }
