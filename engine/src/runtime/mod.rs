@@ -77,6 +77,7 @@
 //! shard's books, orders, register and ledger while the runtime runs; all
 //! other threads talk to it through queues.
 
+pub mod gateway;
 pub mod marketdata;
 mod pipeline;
 mod request;
