@@ -12,6 +12,7 @@ use crate::certs::{
 };
 use crate::crypto::{CryptoError, KeyPair, Signed, UserId};
 use crate::exchange::Refusal;
+use crate::runtime::marketdata::EventPublisher;
 use crate::types::{InstrumentId, Qty, Side, Ticks, Timestamp};
 
 /// The rules of one instrument on the gateway.
@@ -263,7 +264,7 @@ pub struct Gateway {
     deposited: i128,
     keep_transfers: bool,
     events: Vec<Event>,
-    tap: Option<Vec<(u32, Event)>>,
+    events_out: Option<EventPublisher>,
     stats: GatewayStats,
     anomalies: Vec<String>,
 }
@@ -295,7 +296,7 @@ impl Gateway {
             deposited: 0,
             keep_transfers: true,
             events: Vec::with_capacity(64),
-            tap: None,
+            events_out: None,
             stats: GatewayStats::default(),
             anomalies: Vec::new(),
         }
@@ -616,23 +617,11 @@ impl Gateway {
             .map(|i| (i.last_price, i.volume))
     }
 
-    /// Keeps every book event (with its instrument index) for
-    /// [`Gateway::take_book_events`] (the runtime's event stream).
-    pub fn set_event_tap(&mut self, on: bool) {
-        self.tap = on.then(Vec::new);
-    }
-
-    /// The book events since the last call (see [`Gateway::set_event_tap`]).
-    pub fn take_book_events(&mut self) -> Vec<(u32, Event)> {
-        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
-    }
-
-    pub(super) fn drain_tap(&mut self, mut f: impl FnMut(InstrumentId, Event)) {
-        if let Some(t) = self.tap.as_mut() {
-            for (i, e) in t.drain(..) {
-                f(self.instruments[i as usize].spec.id, e);
-            }
-        }
+    /// Publishes every book event, with its instrument id, into `ring`
+    /// (the runtime's market event stream); `None` stops it. Returns the
+    /// publisher it replaces.
+    pub fn set_event_publisher(&mut self, ring: Option<EventPublisher>) -> Option<EventPublisher> {
+        std::mem::replace(&mut self.events_out, ring)
     }
 
     /// Applies the requests of `orders`, in order, numbered `first_seq`,
@@ -904,8 +893,11 @@ impl Gateway {
                 Event::Accepted { .. } | Event::Rejected { .. } | Event::Modified { .. } => {}
             }
         }
-        if let Some(t) = self.tap.as_mut() {
-            t.extend(events.iter().map(|e| (inst, *e)));
+        if let Some(r) = self.events_out.as_mut() {
+            let id = self.instruments[inst as usize].spec.id;
+            for e in events {
+                r.publish(id, *e);
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use crossbeam_queue::{ArrayQueue, SegQueue};
 use super::engine::{Gateway, ReportSink};
 use super::{GatewayOrder, GatewayReport};
 use crate::runtime::marketdata::{
-    depth_channel, event_ring, DepthPublisher, DepthReader, EventPublisher, Subscriber,
+    depth_channel, event_ring, DepthPublisher, DepthReader, Subscriber,
 };
 use crate::runtime::pipeline::{Idle, Waker};
 use crate::types::InstrumentId;
@@ -243,18 +243,19 @@ impl GatewayRuntime {
                 readers.push((id, r));
             }
         }
-        let (ring, events) = if cfg.event_capacity > 0 {
+        let events = if cfg.event_capacity > 0 {
             let ring = event_ring(cfg.event_capacity);
             let sub = ring.subscribe();
-            gateway.set_event_tap(true);
-            (Some(ring), Some(sub))
+            gateway.set_event_publisher(Some(ring));
+            Some(sub)
         } else {
-            (None, None)
+            gateway.set_event_publisher(None);
+            None
         };
         let sh = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("kabuken-gateway".into())
-            .spawn(move || sequencer(&sh, gateway, publishers, ring))
+            .spawn(move || sequencer(&sh, gateway, publishers))
             .map_err(|_| "could not start the sequencer thread")?;
         Ok(GatewayRuntime {
             shared,
@@ -394,7 +395,6 @@ fn sequencer(
     shared: &Shared,
     gateway: Gateway,
     mut depth: Vec<DepthPublisher>,
-    mut ring: Option<EventPublisher>,
 ) -> (Option<Gateway>, Vec<JournalEntry>) {
     shared.waker.register();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -439,11 +439,6 @@ fn sequencer(
                         }
                     }
                 }
-                if let Some(r) = ring.as_mut() {
-                    gateway.drain_tap(|inst, e| {
-                        r.publish(inst, e);
-                    });
-                }
                 out.flush();
                 if cfg.journal {
                     journal.push(JournalEntry {
@@ -478,6 +473,7 @@ fn sequencer(
                     || shared.slots.iter().any(|s| !s.ingress.is_empty())
             });
         }
+        gateway.set_event_publisher(None);
         (gateway, journal)
     }));
     match run {
