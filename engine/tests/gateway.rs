@@ -680,3 +680,195 @@ fn documents_are_batch_signed_and_name_the_holder() {
     assert!(Signed::<kabuken::certs::Certificate>::from_bytes(&bad)
         .map_or(true, |b| b.verify(&key.public()).is_err()));
 }
+
+/// The same flow through the synchronous exchange (trusted, signatures
+/// verified upstream: the full path with signed register documents) and
+/// through the gateway: the same requests accepted, the same matches in the
+/// same order (buyer's order, seller's order, price, quantity), and the
+/// same change in every investor's holdings.
+#[test]
+fn the_gateway_matches_and_transfers_like_the_exchange() {
+    use kabuken::book::TimeInForce;
+    use kabuken::runtime::sim::{defer, flow, market as rt_market, MarketConfig};
+    use kabuken::runtime::Request;
+    use kabuken::types::Side;
+
+    let orders = 1_500;
+    let mut m = rt_market(&MarketConfig {
+        seed: 9,
+        investors: 6,
+        instruments: 2,
+        orders,
+        first_instrument: 100,
+    });
+    // The gateway holds the same investors and the certificates in their
+    // wallets (what the flow sells).
+    let mut g = Gateway::new();
+    for &i in &m.instruments {
+        let spec = *m.shard.exchange.spec(i).unwrap();
+        g.add_instrument(GatewayInstrument {
+            id: i,
+            tick_value: 1,
+            lot_size: spec.lot_size,
+            band_low: spec.band_low,
+            band_high: spec.band_high,
+            max_qty: spec.max_qty,
+        })
+        .unwrap();
+    }
+    let mut account = HashMap::new();
+    let mut serial = HashMap::new();
+    for c in &m.clients {
+        let a = g.open_account(c.id, i64::MAX / 4).unwrap();
+        account.insert(c.id, a);
+        for (&inst, certs) in &c.wallet {
+            let k = g.instrument_index(inst).unwrap();
+            for cert in certs {
+                let s = g.issue(a, k, cert.body.shares).unwrap();
+                serial.insert(cert.body.id.serial, s);
+            }
+        }
+    }
+    let before: Vec<(u64, InstrumentIdx, u128)> =
+        holdings(&m.shard.exchange, &m.clients, &m.instruments);
+    let requests = flow(&mut m.clients, &m.instruments, orders, 1, 9, true).remove(0);
+    let gw: Vec<GatewayOrder> = requests
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let Request::Order(o) = r else {
+                panic!("orders only")
+            };
+            let b = &o.body;
+            let tif = match b.tif {
+                TimeInForce::Ioc => TIF_IOC,
+                TimeInForce::Fok => TIF_FOK,
+                _ => 0,
+            };
+            let (a, i) = (
+                account[&b.user_id],
+                g.instrument_index(b.instrument).unwrap(),
+            );
+            let p = b.price.unwrap();
+            match b.side {
+                Side::Buy => GatewayOrder::buy(k as u64, a, i, p, b.quantity),
+                Side::Sell => GatewayOrder::sell(
+                    k as u64,
+                    a,
+                    i,
+                    p,
+                    b.quantity,
+                    serial[&b.certificates[0].body.id.serial],
+                ),
+            }
+            .with_tif(tif)
+        })
+        .collect();
+    // The exchange.
+    defer(&mut m.shard);
+    let mut tag_of = HashMap::new();
+    for (k, r) in requests.iter().enumerate() {
+        let Request::Order(o) = r else { unreachable!() };
+        let s = &mut m.shard;
+        let receipt = s
+            .exchange
+            .submit(o, 1, &mut s.register, &mut s.ledger)
+            .unwrap_or_else(|e| panic!("order {k} refused: {:?}", e.body));
+        tag_of.insert(receipt.body.reception_number, k as u64);
+    }
+    m.shard
+        .exchange
+        .check_invariants(&m.shard.register, &m.shard.ledger)
+        .unwrap();
+    let ex_matches: Vec<(u64, u64, i64, u64)> = m
+        .shard
+        .exchange
+        .matches()
+        .iter()
+        .map(|x| {
+            (
+                tag_of[&x.buy_order],
+                tag_of[&x.sell_order],
+                x.price,
+                x.quantity,
+            )
+        })
+        .collect();
+    // The gateway.
+    let reports = run(&mut g, &gw);
+    assert!(
+        reports.iter().all(|r| r.kind != REF),
+        "the gateway refused an order"
+    );
+    g.check_invariants().unwrap();
+    let tag = |n: u64| g.order(n).unwrap().tag;
+    let gw_matches: Vec<(u64, u64, i64, u64)> = g
+        .transfers()
+        .iter()
+        .map(|t| (tag(t.buy_order), tag(t.sell_order), t.price, t.quantity))
+        .collect();
+    assert!(
+        ex_matches.len() > 300,
+        "the flow trades: {}",
+        ex_matches.len()
+    );
+    assert_eq!(ex_matches, gw_matches);
+    // Holdings moved the same way.
+    let after = holdings(&m.shard.exchange, &m.clients, &m.instruments);
+    for (b, a) in before.iter().zip(&after) {
+        let (user, inst) = (b.0, b.1);
+        let delta_ex = a.2 as i128 - b.2 as i128;
+        let gi = g.instrument_index(m.instruments[inst]).unwrap();
+        let gw_now = g.shares_of(account[&user], gi) as i128;
+        let gw_start: i128 = serial
+            .values()
+            .filter_map(|&s| g.certificate(s))
+            .filter(|c| c.holder == account[&user] && c.instrument == gi && c.origin == 0)
+            .map(|c| i128::from(c.shares))
+            .sum();
+        assert_eq!(
+            gw_now - gw_start,
+            delta_ex,
+            "investor {user}, instrument {}",
+            m.instruments[inst]
+        );
+    }
+}
+
+type InstrumentIdx = usize;
+
+/// Every investor's shares per instrument, as the exchange's ID list shows.
+fn holdings(
+    ex: &kabuken::exchange::Exchange,
+    clients: &[kabuken::exchange::sim::Client],
+    instruments: &[u32],
+) -> Vec<(u64, InstrumentIdx, u128)> {
+    let mut out = Vec::new();
+    for c in clients {
+        let h = ex.holdings_of(c.id);
+        for (k, &i) in instruments.iter().enumerate() {
+            let n: u128 = h
+                .iter()
+                .filter(|x| x.instrument == i)
+                .map(|x| u128::from(x.shares))
+                .sum();
+            out.push((c.id, k, n));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_account_does_not_trade_with_itself() {
+    let mut g = small();
+    run(&mut g, &[GatewayOrder::sell(1, 0, 0, 150, 100, 1)]);
+    // The same account's crossing buy is cancelled (the newest order), as
+    // on the exchange; the resting sell stays.
+    let r = run(&mut g, &[GatewayOrder::buy(2, 0, 0, 160, 100)]);
+    assert_eq!(kinds(&r), [ACC, DONE]);
+    assert_eq!((r[1].qty, r[1].code), (100, DoneReason::Cancelled as u16));
+    assert_eq!(g.stats().fills, 0);
+    assert_eq!(g.account(0).unwrap().reserved, 0);
+    assert_eq!(g.certificate(1).unwrap().state, IdState::Reserved(1));
+    g.check_invariants().unwrap();
+}

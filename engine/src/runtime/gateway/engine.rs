@@ -772,8 +772,10 @@ impl Gateway {
             qty: o.qty,
             tif,
             post_only: false,
-            owner: 0,
-            stp: StpMode::Off,
+            // Self-trade prevention, as the exchange does it: an order that
+            // would trade with its own account's resting order is cancelled.
+            owner: u64::from(o.account) + 1,
+            stp: StpMode::CancelNewest,
         };
         let mut events = std::mem::take(&mut self.events);
         events.clear();

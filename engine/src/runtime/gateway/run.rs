@@ -391,6 +391,9 @@ impl Outboxes<'_> {
     }
 }
 
+/// The sequencer hands out reports after this many orders of a batch.
+const FLUSH_EVERY: usize = 64;
+
 fn sequencer(
     shared: &Shared,
     gateway: Gateway,
@@ -418,7 +421,15 @@ fn sequencer(
                 let t0 = Instant::now();
                 let n = batch.len() as u64;
                 let first = shared.seq.fetch_add(n, Ordering::AcqRel);
-                gateway.apply_batch(k as u16, first, &batch, &mut out);
+                // Reports leave every FLUSH_EVERY orders, so the first
+                // orders of a long batch are not answered only after its
+                // last.
+                let mut at = first;
+                for part in batch.chunks(FLUSH_EVERY) {
+                    gateway.apply_batch(k as u16, at, part, &mut out);
+                    at += part.len() as u64;
+                    out.flush();
+                }
                 if !depth.is_empty() {
                     for o in &batch {
                         if let Some(t) = touched.get_mut(o.instrument as usize) {
@@ -439,7 +450,6 @@ fn sequencer(
                         }
                     }
                 }
-                out.flush();
                 if cfg.journal {
                     journal.push(JournalEntry {
                         producer: k as u16,
