@@ -872,3 +872,71 @@ fn an_account_does_not_trade_with_itself() {
     assert_eq!(g.certificate(1).unwrap().state, IdState::Reserved(1));
     g.check_invariants().unwrap();
 }
+
+/// Random requests, valid and not (unknown serials and orders, other
+/// accounts' certificates, cancels of done orders, bad kinds): every
+/// refusal leaves the state as it was, every request is answered once, and
+/// the invariants hold throughout.
+#[test]
+fn random_requests_keep_the_invariants() {
+    for seed in 1..=12u64 {
+        let mut rng = kabuken::replay::synth::SplitMix64::new(seed);
+        let mut g = small();
+        for a in 0..3 {
+            for i in 0..2 {
+                for _ in 0..4 {
+                    g.issue(a, i, 10 * (1 + rng.next() % 50)).unwrap();
+                }
+            }
+        }
+        for step in 0..1_500u64 {
+            let r = rng.next();
+            let account = (rng.next() % 4) as u32; // 3: unknown
+            let inst = (rng.next() % 3) as u32; // 2: unknown
+            let price = 95 + (rng.next() % 110) as i64; // some out of band
+            let qty = 10 * (rng.next() % 40) + u64::from(rng.next() % 25 == 0); // some 0, some off-lot
+            let serials = g.certificate_count() + 2;
+            let orders = g.order_count() + 2;
+            let mut o = match r % 10 {
+                0..=3 => GatewayOrder::buy(step, account, inst, price, qty),
+                4..=7 => GatewayOrder::sell(step, account, inst, price, qty, rng.next() % serials),
+                8 => GatewayOrder::cancel(step, account, rng.next() % orders),
+                _ => {
+                    let mut o = GatewayOrder::buy(step, account, inst, price, qty);
+                    o.kind = (rng.next() % 5) as u8;
+                    o.tif = (rng.next() % 4) as u8;
+                    o
+                }
+            };
+            if rng.next() % 7 == 0 {
+                o.tif = TIF_IOC;
+            }
+            let before = g.state_hash();
+            let reports = run(&mut g, &[o]);
+            let answers: Vec<_> = reports
+                .iter()
+                .filter(|x| x.kind == ACC || x.kind == REF)
+                .collect();
+            assert_eq!(answers.len(), 1, "seed {seed} step {step}");
+            assert_eq!(reports[0].tag, step);
+            if reports[0].kind == REF {
+                assert_eq!(reports.len(), 1);
+                assert_eq!(
+                    g.state_hash(),
+                    before,
+                    "seed {seed} step {step}: {o:?} refused but changed the state"
+                );
+            }
+            if step % 100 == 0 {
+                g.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e:?}"));
+            }
+        }
+        g.check_invariants().unwrap();
+        assert!(
+            g.stats().fills > 0 && g.stats().refused > 0,
+            "seed {seed}: {:?}",
+            g.stats()
+        );
+    }
+}
