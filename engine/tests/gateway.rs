@@ -940,3 +940,109 @@ fn random_requests_keep_the_invariants() {
         );
     }
 }
+
+/// Administration while the gateway runs: deposits, issues and new
+/// accounts are applied in sequence with the orders (before any batch
+/// submitted after `control` returned), journalled, and replayed alike.
+#[test]
+fn controls_apply_in_sequence_and_replay() {
+    use kabuken::runtime::gateway::{GatewayControl, GatewayError};
+    let rt = GatewayRuntime::start(
+        small(),
+        GatewayConfig {
+            journal: true,
+            ..GatewayConfig::default()
+        },
+    )
+    .unwrap();
+    let mut p = rt.producer().unwrap();
+    let t = Duration::from_secs(5);
+    let mut reports = Vec::new();
+    let mut answer = |p: &mut kabuken::runtime::gateway::GatewayProducer, o: GatewayOrder| {
+        p.submit_wait(&[o], |r| reports.push(*r)).unwrap();
+        loop {
+            if let Some(r) = reports
+                .iter()
+                .find(|r| r.tag == o.tag && (r.kind == ACC || r.kind == REF))
+            {
+                return *r;
+            }
+            p.poll_timeout(t, |r| reports.push(*r));
+        }
+    };
+    // 200 * 10,000 * 3 = 6,000,000: more than account 2 has.
+    let big = GatewayOrder::buy(1, 2, 0, 200, 10_000);
+    let r = answer(&mut p, big);
+    assert_eq!((r.kind, r.code), (REF, Refusal::InsufficientFunds.code()));
+    let h = rt
+        .control(GatewayControl::Deposit {
+            account: 2,
+            amount: 5_000_000,
+        })
+        .unwrap();
+    assert_eq!(h.wait(t), Some(Ok(0)));
+    let r = answer(&mut p, GatewayOrder { tag: 2, ..big });
+    assert_eq!(r.kind, ACC);
+    // A new account, a certificate issued to it, sold into the resting buy.
+    let acct = rt
+        .control(GatewayControl::OpenAccount { owner: 9, cash: 0 })
+        .unwrap()
+        .wait(t)
+        .unwrap()
+        .unwrap() as u32;
+    assert_eq!(acct, 3);
+    let serial = rt
+        .control(GatewayControl::Issue {
+            holder: acct,
+            instrument: 0,
+            shares: 500,
+        })
+        .unwrap()
+        .wait(t)
+        .unwrap()
+        .unwrap();
+    let r = answer(&mut p, GatewayOrder::sell(3, acct, 0, 200, 500, serial));
+    assert_eq!(r.kind, ACC);
+    // Bad controls change nothing and say why.
+    for (c, e) in [
+        (
+            GatewayControl::Deposit {
+                account: 99,
+                amount: 1,
+            },
+            GatewayError::UnknownAccount,
+        ),
+        (
+            GatewayControl::Issue {
+                holder: 0,
+                instrument: 9,
+                shares: 1,
+            },
+            GatewayError::UnknownInstrument,
+        ),
+        (
+            GatewayControl::OpenAccount { owner: 1, cash: -5 },
+            GatewayError::BadAmount,
+        ),
+    ] {
+        assert_eq!(rt.control(c).unwrap().wait(t), Some(Err(e)));
+    }
+    let out = rt.shutdown();
+    p.poll(|r| reports.push(*r));
+    let g = out.gateway;
+    g.check_invariants().unwrap();
+    assert_eq!(g.shares_of(acct, 0), 0);
+    assert_eq!(g.shares_of(2, 0), 500);
+    assert_eq!(g.account(acct).unwrap().cash, 200 * 500 * TV);
+    assert_eq!(
+        out.journal.iter().map(|e| e.controls.len()).sum::<usize>(),
+        6
+    );
+    let mut fresh = small();
+    let replayed: Vec<GatewayReport> = replay(&mut fresh, &out.journal)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(replayed, reports);
+    assert_eq!(fresh.state_hash(), g.state_hash());
+}

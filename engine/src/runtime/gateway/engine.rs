@@ -217,6 +217,37 @@ impl ReportSink for Vec<(u16, GatewayReport)> {
     }
 }
 
+/// An administrative change, applied in sequence with the orders
+/// ([`Gateway::apply_control`]; on a running gateway,
+/// [`super::GatewayRuntime::control`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GatewayControl {
+    /// [`Gateway::open_account`]; its result is the account index.
+    OpenAccount {
+        /// The owner.
+        owner: UserId,
+        /// Opening cash, minor units.
+        cash: i64,
+    },
+    /// [`Gateway::deposit`]; its result is 0.
+    Deposit {
+        /// Account index.
+        account: u32,
+        /// Minor units.
+        amount: i64,
+    },
+    /// [`Gateway::issue`] (the register's issue phase); its result is the
+    /// new certificate's serial.
+    Issue {
+        /// Holder's account index.
+        holder: u32,
+        /// Instrument index.
+        instrument: u32,
+        /// Shares.
+        shares: Qty,
+    },
+}
+
 /// What the register's documents say besides the certificate's facts
 /// (used by [`Gateway::documents`]).
 #[derive(Clone, Debug)]
@@ -462,6 +493,26 @@ impl Gateway {
         a.cash = a.cash.checked_add(amount).ok_or(GatewayError::Overflow)?;
         self.deposited += i128::from(amount);
         Ok(())
+    }
+
+    /// Applies an administrative change (see [`GatewayControl`]).
+    ///
+    /// # Errors
+    /// As the call it stands for; nothing changed then.
+    pub fn apply_control(&mut self, c: &GatewayControl) -> Result<u64, GatewayError> {
+        match *c {
+            GatewayControl::OpenAccount { owner, cash } => {
+                self.open_account(owner, cash).map(u64::from)
+            }
+            GatewayControl::Deposit { account, amount } => {
+                self.deposit(account, amount).map(|()| 0)
+            }
+            GatewayControl::Issue {
+                holder,
+                instrument,
+                shares,
+            } => self.issue(holder, instrument, shares),
+        }
     }
 
     /// Account `index`.

@@ -84,12 +84,12 @@ mod run;
 pub mod sim;
 
 pub use engine::{
-    Account, CertView, DocumentInfo, Gateway, GatewayError, GatewayInstrument, GatewayStats,
-    OrderView, ReportSink, Transfer,
+    Account, CertView, DocumentInfo, Gateway, GatewayControl, GatewayError, GatewayInstrument,
+    GatewayStats, OrderView, ReportSink, Transfer,
 };
 pub use run::{
-    replay, GatewayConfig, GatewayOutcome, GatewayProducer, GatewayRuntime, GatewayRuntimeStats,
-    GatewaySubmitError, JournalEntry,
+    replay, GatewayConfig, GatewayControlHandle, GatewayOutcome, GatewayProducer, GatewayRuntime,
+    GatewayRuntimeStats, GatewaySubmitError, JournalEntry,
 };
 
 use crate::types::{Qty, Ticks};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 
-use super::engine::{Gateway, ReportSink};
+use super::engine::{Gateway, GatewayControl, GatewayError, ReportSink};
 use super::{GatewayOrder, GatewayReport};
 use crate::runtime::marketdata::{
     depth_channel, event_ring, DepthPublisher, DepthReader, Subscriber,
@@ -90,10 +90,12 @@ impl std::fmt::Display for GatewaySubmitError {
 
 impl std::error::Error for GatewaySubmitError {}
 
-/// One batch of the sequenced input: the orders of `producer`, numbered
-/// from `first_seq`.
+/// One step of the sequenced input: the controls applied (in order), then
+/// the orders of `producer` (possibly none), numbered from `first_seq`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalEntry {
+    /// Controls applied before the orders.
+    pub controls: Vec<GatewayControl>,
     /// The producer.
     pub producer: u16,
     /// Sequence number of the first order.
@@ -103,13 +105,44 @@ pub struct JournalEntry {
 }
 
 /// Replays a journal through `gateway` synchronously (the runtime's
-/// determinism: the same reports, in sequence order, and the same state).
+/// determinism: the same reports, in sequence order, the same control
+/// results, and the same state).
 pub fn replay(gateway: &mut Gateway, journal: &[JournalEntry]) -> Vec<(u16, GatewayReport)> {
     let mut out = Vec::new();
     for e in journal {
+        for c in &e.controls {
+            let _ = gateway.apply_control(c);
+        }
         gateway.apply_batch(e.producer, e.first_seq, &e.orders, &mut out);
     }
     out
+}
+
+type ControlResult = Result<u64, GatewayError>;
+
+/// The outcome of a control queued with [`GatewayRuntime::control`].
+#[derive(Debug)]
+pub struct GatewayControlHandle {
+    result: Arc<ArrayQueue<ControlResult>>,
+}
+
+impl GatewayControlHandle {
+    /// Waits up to `timeout` for the control to be applied; `None` on
+    /// timeout (it is still applied later).
+    #[must_use]
+    pub fn wait(&self, timeout: Duration) -> Option<Result<u64, GatewayError>> {
+        let deadline = Instant::now() + timeout;
+        let mut idle = Idle::new();
+        loop {
+            if let Some(r) = self.result.pop() {
+                return Some(r);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            idle.wait();
+        }
+    }
 }
 
 /// Counters of a running gateway.
@@ -156,6 +189,7 @@ struct Slot {
 struct Shared {
     cfg: GatewayConfig,
     slots: Box<[Slot]>,
+    controls: SegQueue<(GatewayControl, Arc<ArrayQueue<ControlResult>>)>,
     closing: AtomicBool,
     submitting: AtomicUsize,
     seq: AtomicU64,
@@ -224,6 +258,7 @@ impl GatewayRuntime {
         let shared = Arc::new(Shared {
             cfg,
             slots,
+            controls: SegQueue::new(),
             closing: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
             seq: AtomicU64::new(1),
@@ -304,6 +339,31 @@ impl GatewayRuntime {
             s.skip_to_end();
             s
         })
+    }
+
+    /// Queues an administrative change for the sequencer, which applies
+    /// it (and journals it) before any batch submitted after this call
+    /// returns; the handle gives its result.
+    ///
+    /// # Errors
+    /// [`GatewaySubmitError::Closed`]: the runtime is shutting down.
+    pub fn control(
+        &self,
+        control: GatewayControl,
+    ) -> Result<GatewayControlHandle, GatewaySubmitError> {
+        let shared = &*self.shared;
+        // Counts as a submission while it is queued, so shutdown cannot
+        // finish between the check and the push.
+        shared.submitting.fetch_add(1, Ordering::AcqRel);
+        if shared.closing.load(Ordering::Acquire) {
+            shared.submitting.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewaySubmitError::Closed);
+        }
+        let result = Arc::new(ArrayQueue::new(1));
+        shared.controls.push((control, Arc::clone(&result)));
+        shared.submitting.fetch_sub(1, Ordering::AcqRel);
+        shared.waker.wake();
+        Ok(GatewayControlHandle { result })
     }
 
     /// Counters so far.
@@ -416,7 +476,25 @@ fn sequencer(
         loop {
             let mut did = false;
             for (k, slot) in shared.slots.iter().enumerate() {
+                // Controls first: one queued before a batch was submitted
+                // is visible here once that batch is.
+                let mut controls = Vec::new();
+                while let Some((c, result)) = shared.controls.pop() {
+                    let _ = result.push(gateway.apply_control(&c));
+                    controls.push(c);
+                }
                 let Some(mut batch) = slot.ingress.pop() else {
+                    if !controls.is_empty() {
+                        did = true;
+                        if cfg.journal {
+                            journal.push(JournalEntry {
+                                controls,
+                                producer: k as u16,
+                                first_seq: shared.seq.load(Ordering::Acquire),
+                                orders: Vec::new(),
+                            });
+                        }
+                    }
                     continue;
                 };
                 did = true;
@@ -454,6 +532,7 @@ fn sequencer(
                 }
                 if cfg.journal {
                     journal.push(JournalEntry {
+                        controls,
                         producer: k as u16,
                         first_seq: first,
                         orders: batch,
@@ -476,12 +555,14 @@ fn sequencer(
             }
             if shared.closing.load(Ordering::Acquire)
                 && shared.submitting.load(Ordering::Acquire) == 0
+                && shared.controls.is_empty()
                 && shared.slots.iter().all(|s| s.ingress.is_empty())
             {
                 break;
             }
             idle.wait_on(&shared.waker, || {
                 shared.closing.load(Ordering::Acquire)
+                    || !shared.controls.is_empty()
                     || shared.slots.iter().any(|s| !s.ingress.is_empty())
             });
         }
