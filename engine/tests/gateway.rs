@@ -312,6 +312,11 @@ fn set_up_calls_refuse_bad_input() {
     assert_eq!(g.deposit(9, 1), Err(GatewayError::UnknownAccount));
     assert_eq!(g.deposit(0, 0), Err(GatewayError::BadAmount));
     assert_eq!(g.deposit(0, i64::MAX), Err(GatewayError::Overflow));
+    // The total stays below i64::MAX, so no account can overflow later.
+    assert_eq!(
+        g.open_account(9, i64::MAX - 100),
+        Err(GatewayError::Overflow)
+    );
     assert_eq!(g.issue(9, 0, 1), Err(GatewayError::UnknownAccount));
     assert_eq!(g.issue(0, 9, 1), Err(GatewayError::UnknownInstrument));
     assert_eq!(g.issue(0, 0, 0), Err(GatewayError::BadAmount));
@@ -719,7 +724,7 @@ fn the_gateway_matches_and_transfers_like_the_exchange() {
     let mut account = HashMap::new();
     let mut serial = HashMap::new();
     for c in &m.clients {
-        let a = g.open_account(c.id, i64::MAX / 4).unwrap();
+        let a = g.open_account(c.id, i64::MAX / 64).unwrap();
         account.insert(c.id, a);
         for (&inst, certs) in &c.wallet {
             let k = g.instrument_index(inst).unwrap();

@@ -64,7 +64,9 @@ impl std::fmt::Display for GatewayError {
             GatewayError::UnknownInstrument => "unknown instrument index",
             GatewayError::UnknownAccount => "unknown account index",
             GatewayError::BadAmount => "quantity or amount must be positive",
-            GatewayError::Overflow => "amount overflows the account",
+            GatewayError::Overflow => {
+                "amount overflows (all the cash in a gateway stays below i64::MAX)"
+            }
             GatewayError::Full => "too many accounts, instruments or certificates",
         })
     }
@@ -468,6 +470,7 @@ impl Gateway {
         if cash < 0 {
             return Err(GatewayError::BadAmount);
         }
+        self.check_total(cash)?;
         let index = u32::try_from(self.accounts.len()).map_err(|_| GatewayError::Full)?;
         self.accounts.push(Account {
             owner,
@@ -486,12 +489,22 @@ impl Gateway {
         if amount <= 0 {
             return Err(GatewayError::BadAmount);
         }
+        self.check_total(amount)?;
         let a = self
             .accounts
             .get_mut(index as usize)
             .ok_or(GatewayError::UnknownAccount)?;
         a.cash = a.cash.checked_add(amount).ok_or(GatewayError::Overflow)?;
         self.deposited += i128::from(amount);
+        Ok(())
+    }
+
+    /// All the cash in the gateway stays below `i64::MAX`, so no account
+    /// can overflow however the cash moves (it is conserved).
+    fn check_total(&self, more: i64) -> Result<(), GatewayError> {
+        if self.deposited + i128::from(more) > i128::from(i64::MAX) {
+            return Err(GatewayError::Overflow);
+        }
         Ok(())
     }
 
