@@ -711,6 +711,8 @@ fn simulate_gateway(a: &GatewaySim) -> Res {
         m.gateway,
         GatewayConfig {
             max_producers: 2 * a.producers,
+            // One submitted batch is one queue entry.
+            batch: a.batch,
             ..GatewayConfig::default()
         },
     )?;

@@ -540,7 +540,14 @@ fn shutdown_drains_and_later_submits_are_refused() {
     )
     .unwrap();
     let mut p = rt.producer().unwrap();
-    p.submit(&flows[0]).unwrap();
+    // More than the queue ever holds at once: refused, nothing went in.
+    let cap = GatewayConfig::default().batch * GatewayConfig::default().queue_batches;
+    let too_many = vec![flows[0][0]; cap + 1];
+    assert_eq!(p.submit(&too_many), Err(GatewaySubmitError::TooLarge));
+    assert_eq!(p.queued_batches(), 0);
+    for part in flows[0].chunks(cap) {
+        p.submit_wait(part, |_| {}).unwrap();
+    }
     let out = rt.shutdown();
     assert_eq!(
         out.stats.orders, 3_000,

@@ -75,6 +75,11 @@ pub enum GatewaySubmitError {
     Full,
     /// The runtime is shutting down: nothing of this call went in.
     Closed,
+    /// More orders than the queue can ever hold at once
+    /// ([`GatewayConfig::batch`] times [`GatewayConfig::queue_batches`]):
+    /// nothing went in; submit fewer, or use
+    /// [`GatewayProducer::submit_wait`], which takes any number.
+    TooLarge,
 }
 
 impl std::fmt::Display for GatewaySubmitError {
@@ -84,6 +89,9 @@ impl std::fmt::Display for GatewaySubmitError {
                 "gateway queue full (or reports unpolled): nothing was submitted, poll and retry"
             }
             GatewaySubmitError::Closed => "gateway is shutting down: nothing was submitted",
+            GatewaySubmitError::TooLarge => {
+                "more orders than the gateway queue holds at once (batch x queue_batches): nothing was submitted"
+            }
         })
     }
 }
@@ -593,8 +601,9 @@ impl GatewayProducer {
     /// All or nothing: either every batch went in, or none did.
     ///
     /// # Errors
-    /// [`GatewaySubmitError::Full`] (poll, then retry) or
-    /// [`GatewaySubmitError::Closed`]; nothing was submitted.
+    /// [`GatewaySubmitError::Full`] (poll, then retry),
+    /// [`GatewaySubmitError::Closed`] or [`GatewaySubmitError::TooLarge`];
+    /// nothing was submitted.
     pub fn submit(&mut self, orders: &[GatewayOrder]) -> Result<(), GatewaySubmitError> {
         if orders.is_empty() {
             return Ok(());
@@ -607,6 +616,9 @@ impl GatewayProducer {
                 return Err(GatewaySubmitError::Closed);
             }
             let batches = orders.len().div_ceil(shared.cfg.batch);
+            if batches > slot.ingress.capacity() {
+                return Err(GatewaySubmitError::TooLarge);
+            }
             // Only this producer pushes into its queue, so room seen here
             // is still there below.
             if slot.ingress.capacity() - slot.ingress.len() < batches
