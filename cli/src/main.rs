@@ -726,7 +726,15 @@ fn simulate_gateway(a: &GatewaySim) -> Res {
         })
         .unzip();
     let before = rt.stats();
-    let cpu_before = thread_cpu_seconds("kabuken-gateway");
+    // The sequencer thread names itself when it starts.
+    let mut cpu_before = None;
+    for _ in 0..100 {
+        cpu_before = thread_cpu_seconds("kabuken-gateway");
+        if cpu_before.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let d_full = drive(&rt, &full, a.batch, None);
     let mid = rt.stats();
     let cpu_full = thread_cpu_seconds("kabuken-gateway")
