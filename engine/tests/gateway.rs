@@ -1058,3 +1058,60 @@ fn controls_apply_in_sequence_and_replay() {
     assert_eq!(replayed, reports);
     assert_eq!(fresh.state_hash(), g.state_hash());
 }
+
+#[test]
+fn day_orders_expire_at_the_end_of_the_day() {
+    use kabuken::runtime::gateway::{GatewayControl, TIF_DAY};
+    let rt = GatewayRuntime::start(
+        small(),
+        GatewayConfig {
+            journal: true,
+            ..GatewayConfig::default()
+        },
+    )
+    .unwrap();
+    let mut p = rt.producer().unwrap();
+    let mut reports = Vec::new();
+    let orders = [
+        GatewayOrder::sell(1, 0, 0, 180, 300, 1).with_tif(TIF_DAY),
+        GatewayOrder::buy(2, 2, 0, 120, 100).with_tif(TIF_DAY),
+        GatewayOrder::sell(3, 1, 0, 190, 100, 2),
+    ];
+    p.submit_wait(&orders, |r| reports.push(*r)).unwrap();
+    let t = Duration::from_secs(5);
+    let n = rt.control(GatewayControl::EndOfDay).unwrap().wait(t);
+    assert_eq!(n, Some(Ok(2)));
+    let depth = rt.depth_reader(10).unwrap();
+    let out = rt.shutdown();
+    p.poll(|r| reports.push(*r));
+    let done: Vec<(u64, u16, u64)> = reports
+        .iter()
+        .filter(|r| r.kind == DONE)
+        .map(|r| (r.tag, r.code, r.qty))
+        .collect();
+    let expired = DoneReason::Expired as u16;
+    assert_eq!(done, [(1, expired, 300), (2, expired, 100)]);
+    let g = out.gateway;
+    g.check_invariants().unwrap();
+    assert_eq!(g.certificate(1).unwrap().state, IdState::Live);
+    assert_eq!(g.account(2).unwrap().reserved, 0);
+    assert_eq!(
+        g.book(0).unwrap().best_ask(),
+        Some((190, 100)),
+        "the GTC order stays"
+    );
+    assert_eq!(g.book(0).unwrap().best_bid(), None);
+    assert_eq!(
+        depth.read().best_bid(),
+        None,
+        "depth republished at the end of the day"
+    );
+    // The journal replays to the same reports and state.
+    let mut fresh = small();
+    let replayed: Vec<GatewayReport> = replay(&mut fresh, &out.journal)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(replayed, reports);
+    assert_eq!(fresh.state_hash(), g.state_hash());
+}

@@ -10,7 +10,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use kabuken::runtime::gateway::{Gateway, GatewayInstrument, GatewayOrder, ReportKind};
+use kabuken::runtime::gateway::{
+    Gateway, GatewayControl, GatewayInstrument, GatewayOrder, ReportKind,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -38,6 +40,7 @@ enum Op {
         account: u8,
         amount: u16,
     },
+    EndOfDay,
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -75,6 +78,15 @@ fuzz_target!(|ops: Vec<Op>| {
                 let _ = g.deposit(u32::from(account % 4), i64::from(amount));
                 continue;
             }
+            Op::EndOfDay => {
+                let mut out = Vec::new();
+                let _ = g.apply_control(seq, &GatewayControl::EndOfDay, &mut out);
+                seq += 1;
+                if let Err(e) = g.check_invariants() {
+                    panic!("after the end of the day: {e:?}");
+                }
+                continue;
+            }
             Op::Cancel { account, order } => {
                 GatewayOrder::cancel(k as u64, u32::from(account % 4), u64::from(order))
             }
@@ -97,7 +109,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     account: u32::from(account % 4),
                     instrument: u32::from(instrument % 3),
                     kind: kind % 4,
-                    tif: tif % 4,
+                    tif: tif % 5,
                     reserved: [0; 6],
                 };
                 if reserved {

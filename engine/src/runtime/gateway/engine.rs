@@ -5,7 +5,7 @@
 use rustc_hash::FxHashMap;
 
 use super::{DoneReason, GatewayOrder, GatewayReport, OrderKind, ReportKind};
-use crate::book::{Book, BookConfig, Event, NewOrder, StpMode, TimeInForce};
+use crate::book::{Book, BookConfig, CancelReason, Event, NewOrder, StpMode, TimeInForce};
 use crate::certs::{
     CertId, CertIdKey, Certificate, IdState, ShareClass, StateWord, TransferRestriction,
     SIG_ALG_ED25519,
@@ -248,6 +248,9 @@ pub enum GatewayControl {
         /// Shares.
         shares: Qty,
     },
+    /// [`Gateway::end_of_day`]: every day order expires; its result is how
+    /// many did.
+    EndOfDay,
 }
 
 /// What the register's documents say besides the certificate's facts
@@ -508,12 +511,20 @@ impl Gateway {
         Ok(())
     }
 
-    /// Applies an administrative change (see [`GatewayControl`]).
+    /// Applies an administrative change (see [`GatewayControl`]) with
+    /// sequence number `seq`; the reports it causes (an expired order's
+    /// [`ReportKind::Done`]) go to `sink`.
     ///
     /// # Errors
     /// As the call it stands for; nothing changed then.
-    pub fn apply_control(&mut self, c: &GatewayControl) -> Result<u64, GatewayError> {
+    pub fn apply_control<S: ReportSink>(
+        &mut self,
+        seq: u64,
+        c: &GatewayControl,
+        sink: &mut S,
+    ) -> Result<u64, GatewayError> {
         match *c {
+            GatewayControl::EndOfDay => Ok(self.end_of_day(seq, sink)),
             GatewayControl::OpenAccount { owner, cash } => {
                 self.open_account(owner, cash).map(u64::from)
             }
@@ -526,6 +537,26 @@ impl Gateway {
                 shares,
             } => self.issue(holder, instrument, shares),
         }
+    }
+
+    /// The end of the trading day: every day order ([`super::TIF_DAY`])
+    /// expires, in each book's priority order, giving back its cash and
+    /// certificate ([`ReportKind::Done`] with [`DoneReason::Expired`]);
+    /// returns how many expired.
+    pub fn end_of_day<S: ReportSink>(&mut self, seq: u64, sink: &mut S) -> u64 {
+        let mut n = 0;
+        let mut events = std::mem::take(&mut self.events);
+        for i in 0..self.instruments.len() {
+            events.clear();
+            self.instruments[i].book.expire_day(&mut events);
+            n += events
+                .iter()
+                .filter(|e| matches!(e, Event::Cancelled { .. }))
+                .count() as u64;
+            self.run_events(i as u32, seq, &events, sink);
+        }
+        self.events = events;
+        n
     }
 
     /// Account `index`.
@@ -783,6 +814,7 @@ impl Gateway {
             0 => TimeInForce::Gtc,
             1 => TimeInForce::Ioc,
             2 => TimeInForce::Fok,
+            3 => TimeInForce::Day,
             _ => return Err(Refusal::InvalidOrderType),
         };
         if o.qty == 0 || o.qty > spec.max_qty {
@@ -951,9 +983,16 @@ impl Gateway {
                         self.finish(taker_id, seq, 0, DoneReason::Filled, sink);
                     }
                 }
-                Event::Cancelled { id, qty, .. } => {
+                Event::Cancelled {
+                    id, qty, reason, ..
+                } => {
                     self.shrink(id, qty);
-                    self.finish(id, seq, qty, DoneReason::Cancelled, sink);
+                    let why = if reason == CancelReason::Expired {
+                        DoneReason::Expired
+                    } else {
+                        DoneReason::Cancelled
+                    };
+                    self.finish(id, seq, qty, why, sink);
                 }
                 Event::Reduced { id, qty, .. } => self.shrink(id, qty),
                 Event::Accepted { .. } | Event::Rejected { .. } | Event::Modified { .. } => {}

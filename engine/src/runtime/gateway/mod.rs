@@ -141,7 +141,7 @@ pub struct GatewayOrder {
     pub instrument: u32,
     /// [`OrderKind`] code.
     pub kind: u8,
-    /// Time in force: 0 GTC, 1 IOC, 2 FOK.
+    /// Time in force: 0 GTC, 1 IOC, 2 FOK, 3 day.
     pub tif: u8,
     /// Reserved, must be zero.
     pub reserved: [u8; 6],
@@ -153,6 +153,9 @@ pub const TIF_GTC: u8 = 0;
 pub const TIF_IOC: u8 = 1;
 /// Time in force of a [`GatewayOrder`]: fill or kill.
 pub const TIF_FOK: u8 = 2;
+/// Time in force of a [`GatewayOrder`]: day order, expires at
+/// [`Gateway::end_of_day`] ([`GatewayControl::EndOfDay`]).
+pub const TIF_DAY: u8 = 3;
 
 impl GatewayOrder {
     /// A GTC limit buy.
@@ -213,7 +216,8 @@ impl GatewayOrder {
         }
     }
 
-    /// With another time in force ([`TIF_GTC`], [`TIF_IOC`], [`TIF_FOK`]).
+    /// With another time in force ([`TIF_GTC`], [`TIF_IOC`], [`TIF_FOK`],
+    /// [`TIF_DAY`]).
     #[must_use]
     pub const fn with_tif(mut self, tif: u8) -> Self {
         self.tif = tif;
@@ -248,8 +252,11 @@ pub enum ReportKind {
 pub enum DoneReason {
     /// Completely filled.
     Filled = 0,
-    /// Cancelled: by request, or an IOC/FOK remainder.
+    /// Cancelled: by request, an IOC/FOK remainder, or self-trade
+    /// prevention.
     Cancelled = 1,
+    /// A day order expired at the end of the day.
+    Expired = 2,
 }
 
 /// One answer of the gateway, 64 bytes, `#[repr(C)]`.

@@ -98,12 +98,13 @@ impl std::fmt::Display for GatewaySubmitError {
 
 impl std::error::Error for GatewaySubmitError {}
 
-/// One step of the sequenced input: the controls applied (in order), then
-/// the orders of `producer` (possibly none), numbered from `first_seq`.
+/// One step of the sequenced input: the controls applied (in order, each
+/// with its sequence number), then the orders of `producer` (possibly
+/// none), numbered from `first_seq`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalEntry {
-    /// Controls applied before the orders.
-    pub controls: Vec<GatewayControl>,
+    /// Controls applied before the orders, with their sequence numbers.
+    pub controls: Vec<(u64, GatewayControl)>,
     /// The producer.
     pub producer: u16,
     /// Sequence number of the first order.
@@ -118,8 +119,8 @@ pub struct JournalEntry {
 pub fn replay(gateway: &mut Gateway, journal: &[JournalEntry]) -> Vec<(u16, GatewayReport)> {
     let mut out = Vec::new();
     for e in journal {
-        for c in &e.controls {
-            let _ = gateway.apply_control(c);
+        for (seq, c) in &e.controls {
+            let _ = gateway.apply_control(*seq, c, &mut out);
         }
         gateway.apply_batch(e.producer, e.first_seq, &e.orders, &mut out);
     }
@@ -350,8 +351,10 @@ impl GatewayRuntime {
     }
 
     /// Queues an administrative change for the sequencer, which applies
-    /// it (and journals it) before any batch submitted after this call
-    /// returns; the handle gives its result.
+    /// it with the next sequence number (and journals it) before any batch
+    /// submitted after this call returns; the handle gives its result, and
+    /// the reports it causes (orders expired at the end of the day) go to
+    /// their producers.
     ///
     /// # Errors
     /// [`GatewaySubmitError::Closed`]: the runtime is shutting down.
@@ -488,8 +491,18 @@ fn sequencer(
                 // is visible here once that batch is.
                 let mut controls = Vec::new();
                 while let Some((c, result)) = shared.controls.pop() {
-                    let _ = result.push(gateway.apply_control(&c));
-                    controls.push(c);
+                    let seq = shared.seq.fetch_add(1, Ordering::AcqRel);
+                    let _ = result.push(gateway.apply_control(seq, &c, &mut out));
+                    out.flush();
+                    if c == GatewayControl::EndOfDay {
+                        // Every book may have changed.
+                        for (i, d) in depth.iter_mut().enumerate() {
+                            if let Some(b) = gateway.book(i as u32) {
+                                d.publish_book(seq, b);
+                            }
+                        }
+                    }
+                    controls.push((seq, c));
                 }
                 let Some(mut batch) = slot.ingress.pop() else {
                     if !controls.is_empty() {
