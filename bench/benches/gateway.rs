@@ -8,6 +8,8 @@
 //! - `gateway/pipeline`: the runtime end to end (producer thread, bounded
 //!   queues, sequencer thread, reports back, market data): 200,000 orders
 //!   submitted in batches of 256, every answer awaited.
+//! - `gateway/pipeline_no_market_data`: the same without depth publication
+//!   and without the market event stream.
 //! - `gateway/documents_512`: one batch-signed set of 512 certificate
 //!   documents (the register's documents, made off the sequencer).
 //!
@@ -70,18 +72,31 @@ fn gateway(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
-    g.bench_function("pipeline", |b| {
-        b.iter_batched(
-            || prepared(1),
-            |m| {
-                let rt = GatewayRuntime::start(m.gateway, GatewayConfig::default()).expect("start");
-                let d = drive(&rt, &m.flows, 256, None);
-                assert_eq!(d.answered, ORDERS as u64);
-                rt.shutdown()
+    let variants = [
+        ("pipeline", GatewayConfig::default()),
+        (
+            "pipeline_no_market_data",
+            GatewayConfig {
+                depth: 0,
+                event_capacity: 0,
+                ..GatewayConfig::default()
             },
-            BatchSize::PerIteration,
-        );
-    });
+        ),
+    ];
+    for (name, cfg) in variants {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || prepared(1),
+                |m| {
+                    let rt = GatewayRuntime::start(m.gateway, cfg).expect("start");
+                    let d = drive(&rt, &m.flows, 256, None);
+                    assert_eq!(d.answered, ORDERS as u64);
+                    rt.shutdown()
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
     let m = prepared(1);
     let serials: Vec<u64> = (1..=512).collect();
     let info = DocumentInfo {

@@ -312,6 +312,11 @@ fn set_up_calls_refuse_bad_input() {
     assert_eq!(g.deposit(9, 1), Err(GatewayError::UnknownAccount));
     assert_eq!(g.deposit(0, 0), Err(GatewayError::BadAmount));
     assert_eq!(g.deposit(0, i64::MAX), Err(GatewayError::Overflow));
+    // The total stays below i64::MAX, so no account can overflow later.
+    assert_eq!(
+        g.open_account(9, i64::MAX - 100),
+        Err(GatewayError::Overflow)
+    );
     assert_eq!(g.issue(9, 0, 1), Err(GatewayError::UnknownAccount));
     assert_eq!(g.issue(0, 9, 1), Err(GatewayError::UnknownInstrument));
     assert_eq!(g.issue(0, 0, 0), Err(GatewayError::BadAmount));
@@ -535,7 +540,14 @@ fn shutdown_drains_and_later_submits_are_refused() {
     )
     .unwrap();
     let mut p = rt.producer().unwrap();
-    p.submit(&flows[0]).unwrap();
+    // More than the queue ever holds at once: refused, nothing went in.
+    let cap = GatewayConfig::default().batch * GatewayConfig::default().queue_batches;
+    let too_many = vec![flows[0][0]; cap + 1];
+    assert_eq!(p.submit(&too_many), Err(GatewaySubmitError::TooLarge));
+    assert_eq!(p.queued_batches(), 0);
+    for part in flows[0].chunks(cap) {
+        p.submit_wait(part, |_| {}).unwrap();
+    }
     let out = rt.shutdown();
     assert_eq!(
         out.stats.orders, 3_000,
@@ -679,4 +691,370 @@ fn documents_are_batch_signed_and_name_the_holder() {
     bad[20] ^= 1;
     assert!(Signed::<kabuken::certs::Certificate>::from_bytes(&bad)
         .map_or(true, |b| b.verify(&key.public()).is_err()));
+}
+
+/// The same flow through the synchronous exchange (trusted, signatures
+/// verified upstream: the full path with signed register documents) and
+/// through the gateway: the same requests accepted, the same matches in the
+/// same order (buyer's order, seller's order, price, quantity), and the
+/// same change in every investor's holdings.
+#[test]
+fn the_gateway_matches_and_transfers_like_the_exchange() {
+    use kabuken::book::TimeInForce;
+    use kabuken::runtime::sim::{defer, flow, market as rt_market, MarketConfig};
+    use kabuken::runtime::Request;
+    use kabuken::types::Side;
+
+    let orders = 1_500;
+    let mut m = rt_market(&MarketConfig {
+        seed: 9,
+        investors: 6,
+        instruments: 2,
+        orders,
+        first_instrument: 100,
+    });
+    // The gateway holds the same investors and the certificates in their
+    // wallets (what the flow sells).
+    let mut g = Gateway::new();
+    for &i in &m.instruments {
+        let spec = *m.shard.exchange.spec(i).unwrap();
+        g.add_instrument(GatewayInstrument {
+            id: i,
+            tick_value: 1,
+            lot_size: spec.lot_size,
+            band_low: spec.band_low,
+            band_high: spec.band_high,
+            max_qty: spec.max_qty,
+        })
+        .unwrap();
+    }
+    let mut account = HashMap::new();
+    let mut serial = HashMap::new();
+    for c in &m.clients {
+        let a = g.open_account(c.id, i64::MAX / 64).unwrap();
+        account.insert(c.id, a);
+        for (&inst, certs) in &c.wallet {
+            let k = g.instrument_index(inst).unwrap();
+            for cert in certs {
+                let s = g.issue(a, k, cert.body.shares).unwrap();
+                serial.insert(cert.body.id.serial, s);
+            }
+        }
+    }
+    let before: Vec<(u64, InstrumentIdx, u128)> =
+        holdings(&m.shard.exchange, &m.clients, &m.instruments);
+    let requests = flow(&mut m.clients, &m.instruments, orders, 1, 9, true).remove(0);
+    let gw: Vec<GatewayOrder> = requests
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let Request::Order(o) = r else {
+                panic!("orders only")
+            };
+            let b = &o.body;
+            let tif = match b.tif {
+                TimeInForce::Ioc => TIF_IOC,
+                TimeInForce::Fok => TIF_FOK,
+                _ => 0,
+            };
+            let (a, i) = (
+                account[&b.user_id],
+                g.instrument_index(b.instrument).unwrap(),
+            );
+            let p = b.price.unwrap();
+            match b.side {
+                Side::Buy => GatewayOrder::buy(k as u64, a, i, p, b.quantity),
+                Side::Sell => GatewayOrder::sell(
+                    k as u64,
+                    a,
+                    i,
+                    p,
+                    b.quantity,
+                    serial[&b.certificates[0].body.id.serial],
+                ),
+            }
+            .with_tif(tif)
+        })
+        .collect();
+    // The exchange.
+    defer(&mut m.shard);
+    let mut tag_of = HashMap::new();
+    for (k, r) in requests.iter().enumerate() {
+        let Request::Order(o) = r else { unreachable!() };
+        let s = &mut m.shard;
+        let receipt = s
+            .exchange
+            .submit(o, 1, &mut s.register, &mut s.ledger)
+            .unwrap_or_else(|e| panic!("order {k} refused: {:?}", e.body));
+        tag_of.insert(receipt.body.reception_number, k as u64);
+    }
+    m.shard
+        .exchange
+        .check_invariants(&m.shard.register, &m.shard.ledger)
+        .unwrap();
+    let ex_matches: Vec<(u64, u64, i64, u64)> = m
+        .shard
+        .exchange
+        .matches()
+        .iter()
+        .map(|x| {
+            (
+                tag_of[&x.buy_order],
+                tag_of[&x.sell_order],
+                x.price,
+                x.quantity,
+            )
+        })
+        .collect();
+    // The gateway.
+    let reports = run(&mut g, &gw);
+    assert!(
+        reports.iter().all(|r| r.kind != REF),
+        "the gateway refused an order"
+    );
+    g.check_invariants().unwrap();
+    let tag = |n: u64| g.order(n).unwrap().tag;
+    let gw_matches: Vec<(u64, u64, i64, u64)> = g
+        .transfers()
+        .iter()
+        .map(|t| (tag(t.buy_order), tag(t.sell_order), t.price, t.quantity))
+        .collect();
+    assert!(
+        ex_matches.len() > 300,
+        "the flow trades: {}",
+        ex_matches.len()
+    );
+    assert_eq!(ex_matches, gw_matches);
+    // Holdings moved the same way.
+    let after = holdings(&m.shard.exchange, &m.clients, &m.instruments);
+    for (b, a) in before.iter().zip(&after) {
+        let (user, inst) = (b.0, b.1);
+        let delta_ex = a.2 as i128 - b.2 as i128;
+        let gi = g.instrument_index(m.instruments[inst]).unwrap();
+        let gw_now = g.shares_of(account[&user], gi) as i128;
+        let gw_start: i128 = serial
+            .values()
+            .filter_map(|&s| g.certificate(s))
+            .filter(|c| c.holder == account[&user] && c.instrument == gi && c.origin == 0)
+            .map(|c| i128::from(c.shares))
+            .sum();
+        assert_eq!(
+            gw_now - gw_start,
+            delta_ex,
+            "investor {user}, instrument {}",
+            m.instruments[inst]
+        );
+    }
+}
+
+type InstrumentIdx = usize;
+
+/// Every investor's shares per instrument, as the exchange's ID list shows.
+fn holdings(
+    ex: &kabuken::exchange::Exchange,
+    clients: &[kabuken::exchange::sim::Client],
+    instruments: &[u32],
+) -> Vec<(u64, InstrumentIdx, u128)> {
+    let mut out = Vec::new();
+    for c in clients {
+        let h = ex.holdings_of(c.id);
+        for (k, &i) in instruments.iter().enumerate() {
+            let n: u128 = h
+                .iter()
+                .filter(|x| x.instrument == i)
+                .map(|x| u128::from(x.shares))
+                .sum();
+            out.push((c.id, k, n));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_account_does_not_trade_with_itself() {
+    let mut g = small();
+    run(&mut g, &[GatewayOrder::sell(1, 0, 0, 150, 100, 1)]);
+    // The same account's crossing buy is cancelled (the newest order), as
+    // on the exchange; the resting sell stays.
+    let r = run(&mut g, &[GatewayOrder::buy(2, 0, 0, 160, 100)]);
+    assert_eq!(kinds(&r), [ACC, DONE]);
+    assert_eq!((r[1].qty, r[1].code), (100, DoneReason::Cancelled as u16));
+    assert_eq!(g.stats().fills, 0);
+    assert_eq!(g.account(0).unwrap().reserved, 0);
+    assert_eq!(g.certificate(1).unwrap().state, IdState::Reserved(1));
+    g.check_invariants().unwrap();
+}
+
+/// Random requests, valid and not (unknown serials and orders, other
+/// accounts' certificates, cancels of done orders, bad kinds): every
+/// refusal leaves the state as it was, every request is answered once, and
+/// the invariants hold throughout.
+#[test]
+fn random_requests_keep_the_invariants() {
+    for seed in 1..=12u64 {
+        let mut rng = kabuken::replay::synth::SplitMix64::new(seed);
+        let mut g = small();
+        for a in 0..3 {
+            for i in 0..2 {
+                for _ in 0..4 {
+                    g.issue(a, i, 10 * (1 + rng.next() % 50)).unwrap();
+                }
+            }
+        }
+        for step in 0..1_500u64 {
+            let r = rng.next();
+            let account = (rng.next() % 4) as u32; // 3: unknown
+            let inst = (rng.next() % 3) as u32; // 2: unknown
+            let price = 95 + (rng.next() % 110) as i64; // some out of band
+            let qty = 10 * (rng.next() % 40) + u64::from(rng.next() % 25 == 0); // some 0, some off-lot
+            let serials = g.certificate_count() + 2;
+            let orders = g.order_count() + 2;
+            let mut o = match r % 10 {
+                0..=3 => GatewayOrder::buy(step, account, inst, price, qty),
+                4..=7 => GatewayOrder::sell(step, account, inst, price, qty, rng.next() % serials),
+                8 => GatewayOrder::cancel(step, account, rng.next() % orders),
+                _ => {
+                    let mut o = GatewayOrder::buy(step, account, inst, price, qty);
+                    o.kind = (rng.next() % 5) as u8;
+                    o.tif = (rng.next() % 4) as u8;
+                    o
+                }
+            };
+            if rng.next() % 7 == 0 {
+                o.tif = TIF_IOC;
+            }
+            let before = g.state_hash();
+            let reports = run(&mut g, &[o]);
+            let answers: Vec<_> = reports
+                .iter()
+                .filter(|x| x.kind == ACC || x.kind == REF)
+                .collect();
+            assert_eq!(answers.len(), 1, "seed {seed} step {step}");
+            assert_eq!(reports[0].tag, step);
+            if reports[0].kind == REF {
+                assert_eq!(reports.len(), 1);
+                assert_eq!(
+                    g.state_hash(),
+                    before,
+                    "seed {seed} step {step}: {o:?} refused but changed the state"
+                );
+            }
+            if step % 100 == 0 {
+                g.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e:?}"));
+            }
+        }
+        g.check_invariants().unwrap();
+        assert!(
+            g.stats().fills > 0 && g.stats().refused > 0,
+            "seed {seed}: {:?}",
+            g.stats()
+        );
+    }
+}
+
+/// Administration while the gateway runs: deposits, issues and new
+/// accounts are applied in sequence with the orders (before any batch
+/// submitted after `control` returned), journalled, and replayed alike.
+#[test]
+fn controls_apply_in_sequence_and_replay() {
+    use kabuken::runtime::gateway::{GatewayControl, GatewayError};
+    let rt = GatewayRuntime::start(
+        small(),
+        GatewayConfig {
+            journal: true,
+            ..GatewayConfig::default()
+        },
+    )
+    .unwrap();
+    let mut p = rt.producer().unwrap();
+    let t = Duration::from_secs(5);
+    let mut reports = Vec::new();
+    let mut answer = |p: &mut kabuken::runtime::gateway::GatewayProducer, o: GatewayOrder| {
+        p.submit_wait(&[o], |r| reports.push(*r)).unwrap();
+        loop {
+            if let Some(r) = reports
+                .iter()
+                .find(|r| r.tag == o.tag && (r.kind == ACC || r.kind == REF))
+            {
+                return *r;
+            }
+            p.poll_timeout(t, |r| reports.push(*r));
+        }
+    };
+    // 200 * 10,000 * 3 = 6,000,000: more than account 2 has.
+    let big = GatewayOrder::buy(1, 2, 0, 200, 10_000);
+    let r = answer(&mut p, big);
+    assert_eq!((r.kind, r.code), (REF, Refusal::InsufficientFunds.code()));
+    let h = rt
+        .control(GatewayControl::Deposit {
+            account: 2,
+            amount: 5_000_000,
+        })
+        .unwrap();
+    assert_eq!(h.wait(t), Some(Ok(0)));
+    let r = answer(&mut p, GatewayOrder { tag: 2, ..big });
+    assert_eq!(r.kind, ACC);
+    // A new account, a certificate issued to it, sold into the resting buy.
+    let acct = rt
+        .control(GatewayControl::OpenAccount { owner: 9, cash: 0 })
+        .unwrap()
+        .wait(t)
+        .unwrap()
+        .unwrap() as u32;
+    assert_eq!(acct, 3);
+    let serial = rt
+        .control(GatewayControl::Issue {
+            holder: acct,
+            instrument: 0,
+            shares: 500,
+        })
+        .unwrap()
+        .wait(t)
+        .unwrap()
+        .unwrap();
+    let r = answer(&mut p, GatewayOrder::sell(3, acct, 0, 200, 500, serial));
+    assert_eq!(r.kind, ACC);
+    // Bad controls change nothing and say why.
+    for (c, e) in [
+        (
+            GatewayControl::Deposit {
+                account: 99,
+                amount: 1,
+            },
+            GatewayError::UnknownAccount,
+        ),
+        (
+            GatewayControl::Issue {
+                holder: 0,
+                instrument: 9,
+                shares: 1,
+            },
+            GatewayError::UnknownInstrument,
+        ),
+        (
+            GatewayControl::OpenAccount { owner: 1, cash: -5 },
+            GatewayError::BadAmount,
+        ),
+    ] {
+        assert_eq!(rt.control(c).unwrap().wait(t), Some(Err(e)));
+    }
+    let out = rt.shutdown();
+    p.poll(|r| reports.push(*r));
+    let g = out.gateway;
+    g.check_invariants().unwrap();
+    assert_eq!(g.shares_of(acct, 0), 0);
+    assert_eq!(g.shares_of(2, 0), 500);
+    assert_eq!(g.account(acct).unwrap().cash, 200 * 500 * TV);
+    assert_eq!(
+        out.journal.iter().map(|e| e.controls.len()).sum::<usize>(),
+        6
+    );
+    let mut fresh = small();
+    let replayed: Vec<GatewayReport> = replay(&mut fresh, &out.journal)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(replayed, reports);
+    assert_eq!(fresh.state_hash(), g.state_hash());
 }

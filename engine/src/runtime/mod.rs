@@ -33,6 +33,10 @@
 //!   that authenticate sessions themselves; no verification stage, no
 //!   per-order signature, answers unsigned; the same reception, matching
 //!   and certificate logic.
+//! - [`gateway`]: the compact trusted gateway, for the same hosts at
+//!   millions of orders a second: fixed-size orders in batches, the same
+//!   book and certificate state-word protocol, integer cash, certificates
+//!   by serial, documents made on demand off the sequencer.
 //!
 //! ```
 //! use std::time::Duration;

@@ -12,6 +12,7 @@ use crate::certs::{
 };
 use crate::crypto::{CryptoError, KeyPair, Signed, UserId};
 use crate::exchange::Refusal;
+use crate::runtime::marketdata::EventPublisher;
 use crate::types::{InstrumentId, Qty, Side, Ticks, Timestamp};
 
 /// The rules of one instrument on the gateway.
@@ -63,7 +64,9 @@ impl std::fmt::Display for GatewayError {
             GatewayError::UnknownInstrument => "unknown instrument index",
             GatewayError::UnknownAccount => "unknown account index",
             GatewayError::BadAmount => "quantity or amount must be positive",
-            GatewayError::Overflow => "amount overflows the account",
+            GatewayError::Overflow => {
+                "amount overflows (all the cash in a gateway stays below i64::MAX)"
+            }
             GatewayError::Full => "too many accounts, instruments or certificates",
         })
     }
@@ -216,6 +219,37 @@ impl ReportSink for Vec<(u16, GatewayReport)> {
     }
 }
 
+/// An administrative change, applied in sequence with the orders
+/// ([`Gateway::apply_control`]; on a running gateway,
+/// [`super::GatewayRuntime::control`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GatewayControl {
+    /// [`Gateway::open_account`]; its result is the account index.
+    OpenAccount {
+        /// The owner.
+        owner: UserId,
+        /// Opening cash, minor units.
+        cash: i64,
+    },
+    /// [`Gateway::deposit`]; its result is 0.
+    Deposit {
+        /// Account index.
+        account: u32,
+        /// Minor units.
+        amount: i64,
+    },
+    /// [`Gateway::issue`] (the register's issue phase); its result is the
+    /// new certificate's serial.
+    Issue {
+        /// Holder's account index.
+        holder: u32,
+        /// Instrument index.
+        instrument: u32,
+        /// Shares.
+        shares: Qty,
+    },
+}
+
 /// What the register's documents say besides the certificate's facts
 /// (used by [`Gateway::documents`]).
 #[derive(Clone, Debug)]
@@ -263,7 +297,7 @@ pub struct Gateway {
     deposited: i128,
     keep_transfers: bool,
     events: Vec<Event>,
-    tap: Option<Vec<(u32, Event)>>,
+    events_out: Option<EventPublisher>,
     stats: GatewayStats,
     anomalies: Vec<String>,
 }
@@ -295,7 +329,7 @@ impl Gateway {
             deposited: 0,
             keep_transfers: true,
             events: Vec::with_capacity(64),
-            tap: None,
+            events_out: None,
             stats: GatewayStats::default(),
             anomalies: Vec::new(),
         }
@@ -436,6 +470,7 @@ impl Gateway {
         if cash < 0 {
             return Err(GatewayError::BadAmount);
         }
+        self.check_total(cash)?;
         let index = u32::try_from(self.accounts.len()).map_err(|_| GatewayError::Full)?;
         self.accounts.push(Account {
             owner,
@@ -454,6 +489,7 @@ impl Gateway {
         if amount <= 0 {
             return Err(GatewayError::BadAmount);
         }
+        self.check_total(amount)?;
         let a = self
             .accounts
             .get_mut(index as usize)
@@ -461,6 +497,35 @@ impl Gateway {
         a.cash = a.cash.checked_add(amount).ok_or(GatewayError::Overflow)?;
         self.deposited += i128::from(amount);
         Ok(())
+    }
+
+    /// All the cash in the gateway stays below `i64::MAX`, so no account
+    /// can overflow however the cash moves (it is conserved).
+    fn check_total(&self, more: i64) -> Result<(), GatewayError> {
+        if self.deposited + i128::from(more) > i128::from(i64::MAX) {
+            return Err(GatewayError::Overflow);
+        }
+        Ok(())
+    }
+
+    /// Applies an administrative change (see [`GatewayControl`]).
+    ///
+    /// # Errors
+    /// As the call it stands for; nothing changed then.
+    pub fn apply_control(&mut self, c: &GatewayControl) -> Result<u64, GatewayError> {
+        match *c {
+            GatewayControl::OpenAccount { owner, cash } => {
+                self.open_account(owner, cash).map(u64::from)
+            }
+            GatewayControl::Deposit { account, amount } => {
+                self.deposit(account, amount).map(|()| 0)
+            }
+            GatewayControl::Issue {
+                holder,
+                instrument,
+                shares,
+            } => self.issue(holder, instrument, shares),
+        }
     }
 
     /// Account `index`.
@@ -616,23 +681,11 @@ impl Gateway {
             .map(|i| (i.last_price, i.volume))
     }
 
-    /// Keeps every book event (with its instrument index) for
-    /// [`Gateway::take_book_events`] (the runtime's event stream).
-    pub fn set_event_tap(&mut self, on: bool) {
-        self.tap = on.then(Vec::new);
-    }
-
-    /// The book events since the last call (see [`Gateway::set_event_tap`]).
-    pub fn take_book_events(&mut self) -> Vec<(u32, Event)> {
-        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
-    }
-
-    pub(super) fn drain_tap(&mut self, mut f: impl FnMut(InstrumentId, Event)) {
-        if let Some(t) = self.tap.as_mut() {
-            for (i, e) in t.drain(..) {
-                f(self.instruments[i as usize].spec.id, e);
-            }
-        }
+    /// Publishes every book event, with its instrument id, into `ring`
+    /// (the runtime's market event stream); `None` stops it. Returns the
+    /// publisher it replaces.
+    pub fn set_event_publisher(&mut self, ring: Option<EventPublisher>) -> Option<EventPublisher> {
+        std::mem::replace(&mut self.events_out, ring)
     }
 
     /// Applies the requests of `orders`, in order, numbered `first_seq`,
@@ -783,8 +836,10 @@ impl Gateway {
             qty: o.qty,
             tif,
             post_only: false,
-            owner: 0,
-            stp: StpMode::Off,
+            // Self-trade prevention, as the exchange does it: an order that
+            // would trade with its own account's resting order is cancelled.
+            owner: u64::from(o.account) + 1,
+            stp: StpMode::CancelNewest,
         };
         let mut events = std::mem::take(&mut self.events);
         events.clear();
@@ -904,8 +959,11 @@ impl Gateway {
                 Event::Accepted { .. } | Event::Rejected { .. } | Event::Modified { .. } => {}
             }
         }
-        if let Some(t) = self.tap.as_mut() {
-            t.extend(events.iter().map(|e| (inst, *e)));
+        if let Some(r) = self.events_out.as_mut() {
+            let id = self.instruments[inst as usize].spec.id;
+            for e in events {
+                r.publish(id, *e);
+            }
         }
     }
 

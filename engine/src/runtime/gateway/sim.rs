@@ -146,7 +146,9 @@ impl GatewayDrive {
 }
 
 /// Submits every flow from its own producer thread in batches of `batch`
-/// orders, as fast as the gateway takes them or paced at `rate` orders per
+/// orders (at most [`super::GatewayConfig::batch`] times
+/// [`super::GatewayConfig::queue_batches`]; a producer stops at a larger
+/// one), as fast as the gateway takes them or paced at `rate` orders per
 /// second in total, and takes every report.
 ///
 /// # Panics
@@ -251,7 +253,9 @@ fn run_producer(
                         std::thread::yield_now();
                     }
                 }
-                Err(super::GatewaySubmitError::Closed) => return d,
+                Err(super::GatewaySubmitError::Closed | super::GatewaySubmitError::TooLarge) => {
+                    return d
+                }
             }
         }
         d.submitted += chunk.len() as u64;
