@@ -749,6 +749,13 @@ typedef struct kbk_exchange kbk_exchange;
 // `kbk_gateway_runtime` runs on it every call answers `KBK_STATUS_IN_USE`.
 typedef struct kbk_gateway kbk_gateway;
 
+// The outcome of an administrative change queued on a running gateway
+// runtime (`kbk_gateway_runtime_open_account`, `_deposit`, `_issue`),
+// read with `kbk_gateway_control_wait`.
+//
+// Thread safety: thread-safe.
+typedef struct kbk_gateway_control kbk_gateway_control;
+
 // A producer of a gateway runtime: submits arrays of orders and polls the
 // reports about its orders (fills of its resting orders included). Make
 // one per submitting thread.
@@ -3277,8 +3284,10 @@ void kbk_gateway_producer_free(struct kbk_gateway_producer *producer);
 // Submits `n` orders (in batches of at most `batch`), all or nothing:
 // `KBK_STATUS_RUNTIME_FULL` when the queue has no room for all of them or
 // too many report batches are unpolled (poll, then retry);
-// `KBK_STATUS_RUNTIME_CLOSED` after shutdown. With either nothing was
-// submitted. Orders out of range as for `kbk_gateway_apply`.
+// `KBK_STATUS_RUNTIME_CLOSED` after shutdown; `KBK_STATUS_INVALID_ARGUMENT`
+// for more orders than the queue ever holds (`batch` x `queue_batches`:
+// use `kbk_gateway_producer_submit_wait`) or orders out of range as for
+// `kbk_gateway_apply`. With any of them nothing was submitted.
 kbk_status kbk_gateway_producer_submit(struct kbk_gateway_producer *producer,
                                        const struct kbk_gateway_order *orders,
                                        size_t n);
@@ -3315,6 +3324,43 @@ kbk_status kbk_gateway_producer_pending(struct kbk_gateway_producer *producer, s
 // The number of batches this producer submitted that the sequencer has
 // not taken yet into `*out`.
 kbk_status kbk_gateway_producer_queued_batches(struct kbk_gateway_producer *producer, size_t *out);
+
+// Opens a cash account (as `kbk_gateway_open_account`) on a running
+// gateway, in sequence with the orders: every batch submitted after this
+// call returns sees it. The pending outcome (the account index) into
+// `*out` (`kbk_gateway_control_wait`; free it with
+// `kbk_gateway_control_free`).
+kbk_status kbk_gateway_runtime_open_account(const struct kbk_gateway_runtime *runtime,
+                                            uint64_t owner,
+                                            int64_t cash,
+                                            struct kbk_gateway_control **out);
+
+// Pays `amount` into account `account` of a running gateway (as
+// `kbk_gateway_deposit`), in sequence with the orders (outcome 0).
+kbk_status kbk_gateway_runtime_deposit(const struct kbk_gateway_runtime *runtime,
+                                       uint32_t account,
+                                       int64_t amount,
+                                       struct kbk_gateway_control **out);
+
+// Issues a certificate on a running gateway (as `kbk_gateway_issue`), in
+// sequence with the orders (outcome: the serial).
+kbk_status kbk_gateway_runtime_issue(const struct kbk_gateway_runtime *runtime,
+                                     uint32_t holder,
+                                     uint32_t instrument,
+                                     uint64_t shares,
+                                     struct kbk_gateway_control **out);
+
+// Waits up to `timeout_ns` nanoseconds (at most one hour) for the
+// control's outcome: `KBK_STATUS_OK` with its result (account index, 0,
+// or serial) in `*out_result`; the gateway's status when refused (nothing
+// changed); `KBK_STATUS_RUNTIME_PENDING` when not applied yet. Once
+// known, the outcome is given again by every later call.
+kbk_status kbk_gateway_control_wait(const struct kbk_gateway_control *control,
+                                    uint64_t timeout_ns,
+                                    uint64_t *out_result);
+
+// Frees a control handle; NULL is fine (the control still applies).
+void kbk_gateway_control_free(struct kbk_gateway_control *control);
 
 // A CA with user id `user_id`, name `name` and (a copy of) `key` into
 // `*out`. Free it with `kbk_ca_free`.

@@ -18,14 +18,14 @@ use core::ffi::{c_char, c_void};
 use core::mem::{align_of, offset_of, size_of};
 use engine::certs::{CertIdKey, IdState};
 use engine::runtime::gateway::{
-    DocumentInfo, Gateway, GatewayConfig, GatewayError, GatewayInstrument, GatewayOrder,
-    GatewayReport, GatewayRuntime, GatewayRuntimeStats, GatewaySubmitError, OrderKind, ReportSink,
-    TIF_FOK,
+    DocumentInfo, Gateway, GatewayConfig, GatewayControl, GatewayControlHandle, GatewayError,
+    GatewayInstrument, GatewayOrder, GatewayReport, GatewayRuntime, GatewayRuntimeStats,
+    GatewaySubmitError, OrderKind, ReportSink, TIF_FOK,
 };
 use engine::runtime::marketdata::{DepthReader, DepthSnapshot};
 use engine::types::Side;
 use std::collections::VecDeque;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 // ---- constants -------------------------------------------------------------------
@@ -1536,14 +1536,17 @@ fn submit_err(e: GatewaySubmitError) -> Fail {
     match e {
         GatewaySubmitError::Full => Fail::new(KBK_STATUS_RUNTIME_FULL, e.to_string()),
         GatewaySubmitError::Closed => Fail::new(KBK_STATUS_RUNTIME_CLOSED, e.to_string()),
+        GatewaySubmitError::TooLarge => Fail::arg(e.to_string()),
     }
 }
 
 /// Submits `n` orders (in batches of at most `batch`), all or nothing:
 /// `KBK_STATUS_RUNTIME_FULL` when the queue has no room for all of them or
 /// too many report batches are unpolled (poll, then retry);
-/// `KBK_STATUS_RUNTIME_CLOSED` after shutdown. With either nothing was
-/// submitted. Orders out of range as for `kbk_gateway_apply`.
+/// `KBK_STATUS_RUNTIME_CLOSED` after shutdown; `KBK_STATUS_INVALID_ARGUMENT`
+/// for more orders than the queue ever holds (`batch` x `queue_batches`:
+/// use `kbk_gateway_producer_submit_wait`) or orders out of range as for
+/// `kbk_gateway_apply`. With any of them nothing was submitted.
 #[no_mangle]
 pub extern "C" fn kbk_gateway_producer_submit(
     producer: *mut kbk_gateway_producer,
@@ -1654,4 +1657,136 @@ pub extern "C" fn kbk_gateway_producer_queued_batches(
         crate::status::out(out, "out")?.set(h.p.queued_batches());
         Ok(())
     })
+}
+
+// ---- administration while running --------------------------------------------------
+
+/// The outcome of an administrative change queued on a running gateway
+/// runtime (`kbk_gateway_runtime_open_account`, `_deposit`, `_issue`),
+/// read with `kbk_gateway_control_wait`.
+///
+/// Thread safety: thread-safe.
+#[derive(Debug)]
+pub struct kbk_gateway_control {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct GatewayControlC {
+    header: Header,
+    pending: GatewayControlHandle,
+    outcome: OnceLock<Result<u64, GatewayError>>,
+}
+
+impl Handle for GatewayControlC {
+    const MAGIC: u64 = 0x6b62_6b5f_6763_746c; // "kbk_gctl"
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+fn control(
+    runtime: *const kbk_gateway_runtime,
+    c: GatewayControl,
+    out: *mut *mut kbk_gateway_control,
+) -> kbk_status {
+    grt_ref(runtime, |h| {
+        let o = crate::status::out(out, "out")?;
+        let pending = h.running(|rt| rt.control(c).map_err(submit_err))?;
+        o.set(
+            into_raw(GatewayControlC {
+                header: Header::new(GatewayControlC::MAGIC),
+                pending,
+                outcome: OnceLock::new(),
+            })
+            .cast::<kbk_gateway_control>(),
+        );
+        Ok(())
+    })
+}
+
+/// Opens a cash account (as `kbk_gateway_open_account`) on a running
+/// gateway, in sequence with the orders: every batch submitted after this
+/// call returns sees it. The pending outcome (the account index) into
+/// `*out` (`kbk_gateway_control_wait`; free it with
+/// `kbk_gateway_control_free`).
+#[no_mangle]
+pub extern "C" fn kbk_gateway_runtime_open_account(
+    runtime: *const kbk_gateway_runtime,
+    owner: u64,
+    cash: i64,
+    out: *mut *mut kbk_gateway_control,
+) -> kbk_status {
+    control(runtime, GatewayControl::OpenAccount { owner, cash }, out)
+}
+
+/// Pays `amount` into account `account` of a running gateway (as
+/// `kbk_gateway_deposit`), in sequence with the orders (outcome 0).
+#[no_mangle]
+pub extern "C" fn kbk_gateway_runtime_deposit(
+    runtime: *const kbk_gateway_runtime,
+    account: u32,
+    amount: i64,
+    out: *mut *mut kbk_gateway_control,
+) -> kbk_status {
+    control(runtime, GatewayControl::Deposit { account, amount }, out)
+}
+
+/// Issues a certificate on a running gateway (as `kbk_gateway_issue`), in
+/// sequence with the orders (outcome: the serial).
+#[no_mangle]
+pub extern "C" fn kbk_gateway_runtime_issue(
+    runtime: *const kbk_gateway_runtime,
+    holder: u32,
+    instrument: u32,
+    shares: u64,
+    out: *mut *mut kbk_gateway_control,
+) -> kbk_status {
+    control(
+        runtime,
+        GatewayControl::Issue {
+            holder,
+            instrument,
+            shares,
+        },
+        out,
+    )
+}
+
+/// Waits up to `timeout_ns` nanoseconds (at most one hour) for the
+/// control's outcome: `KBK_STATUS_OK` with its result (account index, 0,
+/// or serial) in `*out_result`; the gateway's status when refused (nothing
+/// changed); `KBK_STATUS_RUNTIME_PENDING` when not applied yet. Once
+/// known, the outcome is given again by every later call.
+#[no_mangle]
+pub extern "C" fn kbk_gateway_control_wait(
+    control: *const kbk_gateway_control,
+    timeout_ns: u64,
+    out_result: *mut u64,
+) -> kbk_status {
+    with_ref(control.cast::<GatewayControlC>(), |h| {
+        let o = crate::status::out(out_result, "out_result")?;
+        if timeout_ns > 3_600_000_000_000 {
+            return Err(Fail::arg("timeout_ns must be at most one hour"));
+        }
+        let r = match h.outcome.get() {
+            Some(r) => *r,
+            None => match h.pending.wait(Duration::from_nanos(timeout_ns)) {
+                Some(r) => *h.outcome.get_or_init(|| r),
+                // Another thread may have taken the outcome meanwhile.
+                None => *h
+                    .outcome
+                    .get()
+                    .ok_or_else(|| Fail::new(KBK_STATUS_RUNTIME_PENDING, "not applied yet"))?,
+            },
+        };
+        o.set(r.map_err(gateway_err)?);
+        Ok(())
+    })
+}
+
+/// Frees a control handle; NULL is fine (the control still applies).
+#[no_mangle]
+pub extern "C" fn kbk_gateway_control_free(control: *mut kbk_gateway_control) {
+    free(control.cast::<GatewayControlC>());
 }

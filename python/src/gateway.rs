@@ -792,13 +792,19 @@ impl GatewayProducer {
     /// Submits `orders` (a numpy array of `GATEWAY_ORDER_DTYPE`), all or
     /// nothing. Raises `Backpressure` when the queue has no room for all of
     /// them or too many report batches are unpolled (nothing was
-    /// submitted: `poll` and retry), `RuntimeClosed` after shutdown.
+    /// submitted: `poll` and retry), `RuntimeClosed` after shutdown,
+    /// `ValueError` for more orders than the queue ever holds
+    /// (``batch * queue_batches``; `submit_wait` takes any number).
     fn submit(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<()> {
         let os = orders_arg(orders)?;
         match py.detach(|| lock(&self.inner).submit(&os)) {
             Ok(()) => Ok(()),
             Err(kg::GatewaySubmitError::Full) => Err(backpressure(py, "submit")),
             Err(kg::GatewaySubmitError::Closed) => Err(closed(py)),
+            Err(e) => Err(PyValueError::new_err(format!(
+                "{e} ({} orders at most; submit_wait takes any number)",
+                self.capacity
+            ))),
         }
     }
     /// Submits `orders`, waiting (GIL released) while the queue is full;
@@ -839,7 +845,9 @@ impl GatewayProducer {
             });
             match r {
                 Some(Ok(())) => done += part.len(),
-                Some(Err(_)) => return Err(closed(py)),
+                Some(Err(kg::GatewaySubmitError::Closed)) => return Err(closed(py)),
+                // The parts fit the queue: cannot happen.
+                Some(Err(e)) => return Err(PyValueError::new_err(e.to_string())),
                 None => {
                     if end.is_some_and(|e| Instant::now() >= e) {
                         return Err(backpressure(
@@ -966,6 +974,33 @@ impl GatewayRuntime {
             return Err(closed(py));
         }
         Ok(g)
+    }
+    /// Queues a control and waits for its result (GIL released, in
+    /// slices that notice signals).
+    fn control(&self, py: Python<'_>, c: kg::GatewayControl, timeout: f64) -> PyResult<u64> {
+        let timeout = seconds_arg("timeout", timeout)?;
+        let handle = py
+            .detach(|| {
+                let g = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+                g.as_ref().map(|rt| rt.control(c))
+            })
+            .ok_or_else(|| closed(py))?
+            .map_err(|_| closed(py))?;
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match py.detach(|| handle.wait(left.min(Duration::from_millis(50)))) {
+                Some(r) => return r.map_err(|e| gateway_error(py, e)),
+                None if left.is_zero() => {
+                    return Err(error(
+                        py,
+                        "ControlTimeout",
+                        ("the control is queued but was not applied within the timeout",),
+                    ))
+                }
+                None => py.check_signals()?,
+            }
+        }
     }
     fn reader(&self, py: Python<'_>, instrument: u32) -> PyResult<&md::DepthReader> {
         drop(self.running(py)?);
@@ -1099,6 +1134,44 @@ impl GatewayRuntime {
             .and_then(kg::GatewayRuntime::subscribe)
             .map(Subscriber::wrap)
             .ok_or_else(|| config_error(py, "no event stream (event_capacity=0)"))
+    }
+    /// Opens a cash account while the runtime runs, in sequence with the
+    /// orders (every array submitted after this returns sees it); returns
+    /// its index. Raises `GatewayError` (nothing changed), `ControlTimeout`
+    /// when not applied within `timeout` seconds (it still applies later),
+    /// `RuntimeClosed` after shutdown.
+    #[pyo3(signature = (owner, cash=0, timeout=10.0))]
+    fn open_account(&self, py: Python<'_>, owner: u64, cash: i64, timeout: f64) -> PyResult<u32> {
+        let r = self.control(py, kg::GatewayControl::OpenAccount { owner, cash }, timeout)?;
+        Ok(u32::try_from(r).expect("an account index is a u32"))
+    }
+    /// Pays `amount` into account `account` while the runtime runs, in
+    /// sequence with the orders (as `open_account`).
+    #[pyo3(signature = (account, amount, timeout=10.0))]
+    fn deposit(&self, py: Python<'_>, account: u32, amount: i64, timeout: f64) -> PyResult<()> {
+        self.control(py, kg::GatewayControl::Deposit { account, amount }, timeout)
+            .map(|_| ())
+    }
+    /// Issues a certificate while the runtime runs, in sequence with the
+    /// orders (as `open_account`); returns its serial.
+    #[pyo3(signature = (holder, instrument, shares, timeout=10.0))]
+    fn issue(
+        &self,
+        py: Python<'_>,
+        holder: u32,
+        instrument: u32,
+        shares: u64,
+        timeout: f64,
+    ) -> PyResult<u64> {
+        self.control(
+            py,
+            kg::GatewayControl::Issue {
+                holder,
+                instrument,
+                shares,
+            },
+            timeout,
+        )
     }
     /// The counters so far (the final ones after shutdown).
     fn stats(&self) -> GatewayRuntimeStats {

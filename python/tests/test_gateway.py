@@ -365,9 +365,32 @@ def test_the_runtime_takes_the_gateway_and_gives_it_back() -> None:
         got.append(p.poll(timeout=5.0))
     r = np.concatenate(got)
     assert len(reports_of(r, k.GATEWAY_FILL, 2)) == 1
+    # Administration while running, in sequence with the orders.
+    carol = rt.open_account(3, 1_000)
+    assert carol == 2
+    rt.deposit(carol, 500)
+    serial = rt.issue(carol, inst, 200)
+    with pytest.raises(E.GatewayError) as e:
+        rt.deposit(9, 1)
+    assert e.value.kind == "unknown_account"
+    with pytest.raises(E.GatewayError):
+        rt.issue(carol, inst, 0)
+    with pytest.raises(OverflowError):
+        rt.open_account(-1)
+    with pytest.raises(ValueError):
+        rt.deposit(carol, 1, timeout=-1.0)
+    p.submit_wait(k.gateway_sell(3, carol, inst, 2_700, 200, serial))
+    r = p.poll(timeout=5.0)
+    assert list(r["kind"]) == [k.GATEWAY_ACCEPTED]
     out = rt.shutdown()
+    with pytest.raises(E.RuntimeClosed):
+        rt.deposit(carol, 1)
+    c = g.account(carol)
+    assert c is not None and (c.owner, c.cash) == (3, 1_500)
+    cert_view = g.certificate(serial)
+    assert cert_view is not None and cert_view.state == "reserved" and cert_view.reserved_by == 3
     assert not rt.running
-    assert out.gateway is g and out.stats.orders == 2 and out.journal_length == 0
+    assert out.gateway is g and out.stats.orders == 3 and out.journal_length == 0
     assert out.state_hash == g.state_hash()
     assert g.shares_of(bob, inst) == 300 and g.account(alice) is not None
     g.check_invariants()
@@ -379,10 +402,10 @@ def test_the_runtime_takes_the_gateway_and_gives_it_back() -> None:
         rt.producer()
     with pytest.raises(E.RuntimeClosed):
         rt.depth(INST_ID)
-    assert rt.stats().orders == 2
+    assert rt.stats().orders == 3
     # Synchronous again, sequence numbers continuing.
-    r = g.apply(k.gateway_buy(3, bob, inst, 100, 100))
-    assert r["kind"][0] == k.GATEWAY_ACCEPTED and r["seq"][0] == 3
+    r = g.apply(k.gateway_buy(4, bob, inst, 100, 100))
+    assert r["kind"][0] == k.GATEWAY_ACCEPTED and r["seq"][0] == 4
 
 
 def test_several_threads_with_tiny_queues_get_every_order_answered_once() -> None:
@@ -491,12 +514,22 @@ def test_backpressure_and_limits() -> None:
     g, inst, alice, bob, cert = market()
     with k.GatewayRuntime(g, max_producers=1, queue_batches=1, batch=2, report_batches=1) as rt:
         p = rt.producer()
-        with pytest.raises(E.Backpressure):
+        with pytest.raises(ValueError, match="at most"):
             # Three batches never fit a queue of one: nothing goes in.
             p.submit(k.gateway_orders(k.GATEWAY_BUY, [1, 2, 3, 4, 5], bob, inst, 10, 100))
-        assert p.queued_batches == 0
+        assert p.queued_batches == 0 and rt.stats().orders == 0
+        # One batch in; its reports unpolled use the whole report credit.
+        p.submit(k.gateway_orders(k.GATEWAY_BUY, [1, 2], bob, inst, 10, 100))
+        for _ in range(5000):
+            if rt.stats().reports >= 2:
+                break
+            threading.Event().wait(0.001)
+        with pytest.raises(E.Backpressure):
+            p.submit(k.gateway_buy(3, bob, inst, 10, 100))
+        first = p.poll()
+        assert sorted(first["tag"].tolist()) == [1, 2]
         # submit_wait splits what does not fit and waits.
-        p.submit_wait(k.gateway_orders(k.GATEWAY_BUY, np.arange(1, 41), bob, inst, 10, 100), timeout=30.0)
+        p.submit_wait(k.gateway_orders(k.GATEWAY_BUY, np.arange(3, 43), bob, inst, 10, 100), timeout=30.0)
         got = 0
         while got < 40:
             r = p.poll(timeout=5.0, limit=7)
@@ -513,11 +546,11 @@ def test_backpressure_and_limits() -> None:
             p.submit(bad)
         with pytest.raises(ValueError):
             p.submit_wait(bad)
-        assert rt.stats().orders == 40
+        assert rt.stats().orders == 42
         with pytest.raises(E.ConfigError):
             k.GatewayRuntime(k.Gateway(), batch=0)
     assert not rt.running
-    assert g.stats().requests == 40
+    assert g.stats().requests == 42
 
 
 def test_runtime_configuration_is_checked_before_taking_the_gateway() -> None:

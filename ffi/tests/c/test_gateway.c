@@ -445,6 +445,36 @@ static void runtime(void) {
   CHECK_STATUS(kbk_gateway_runtime_quote(rt, 1, &q), KBK_STATUS_NOT_FOUND);
   CHECK_STATUS(kbk_gateway_runtime_depth(rt, INST_ID, 2, lv, 4, &n), KBK_STATUS_INVALID_ARGUMENT);
 
+  /* Administration while running, in sequence with the orders. */
+  kbk_gateway_control *ctl = NULL;
+  uint64_t result = 99, late_cert = 0;
+  uint32_t late = 0;
+  CHECK_OK(kbk_gateway_runtime_open_account(rt, 77, 1000, &ctl));
+  CHECK_OK(kbk_gateway_control_wait(ctl, 5000000000ull, &result));
+  CHECK(result == THREADS);
+  late = (uint32_t)result;
+  result = 99;
+  CHECK_OK(kbk_gateway_control_wait(ctl, 0, &result)); /* given again */
+  CHECK(result == THREADS);
+  CHECK_STATUS(kbk_gateway_control_wait(ctl, 3600000000001ull, &result), KBK_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(kbk_gateway_control_wait(ctl, 0, NULL), KBK_STATUS_NULL_ARGUMENT);
+  kbk_gateway_control_free(ctl);
+  CHECK_OK(kbk_gateway_runtime_deposit(rt, late, 500, &ctl));
+  CHECK_OK(kbk_gateway_control_wait(ctl, 5000000000ull, &result));
+  CHECK(result == 0);
+  kbk_gateway_control_free(ctl);
+  CHECK_OK(kbk_gateway_runtime_issue(rt, late, inst, 300, &ctl));
+  CHECK_OK(kbk_gateway_control_wait(ctl, 5000000000ull, &late_cert));
+  CHECK(late_cert == 2 * PER_THREAD + 1); /* after the 60 fills' certificates */
+  kbk_gateway_control_free(ctl);
+  CHECK_OK(kbk_gateway_runtime_deposit(rt, 99, 500, &ctl));
+  CHECK_STATUS(kbk_gateway_control_wait(ctl, 5000000000ull, &result), KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT);
+  CHECK_STATUS(kbk_gateway_control_wait(ctl, 0, &result), KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT);
+  kbk_gateway_control_free(ctl);
+  CHECK_STATUS(kbk_gateway_runtime_issue(rt, late, inst, 0, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_gateway_runtime_issue(NULL, late, inst, 1, &ctl), KBK_STATUS_NULL_ARGUMENT);
+  kbk_gateway_control_free(NULL);
+
   /* Shutdown with another gateway is refused; with the right one it
    * gives the state back. */
   kbk_gateway *other = NULL;
@@ -496,6 +526,12 @@ static void runtime(void) {
   CHECK_STATUS(kbk_gateway_runtime_failed(rt, &failed), KBK_STATUS_RUNTIME_CLOSED);
   CHECK_OK(kbk_gateway_runtime_stats(rt, &rs));
   CHECK(rs.orders == THREADS * PER_THREAD);
+  CHECK_STATUS(kbk_gateway_runtime_deposit(rt, late, 1, &ctl), KBK_STATUS_RUNTIME_CLOSED);
+  /* What the controls did is in the state given back. */
+  CHECK_OK(kbk_gateway_account(g, late, &a));
+  CHECK(a.owner == 77 && a.cash == 1500);
+  CHECK_OK(kbk_gateway_shares_of(g, late, inst, &shares));
+  CHECK(shares == 300);
   /* The gateway works synchronously again. */
   CHECK_OK(kbk_gateway_apply(g, &o, 1, rep, 8, &n));
   CHECK(n == 1 && rep[0].kind == KBK_GATEWAY_ACCEPTED);
@@ -512,6 +548,8 @@ static void runtime(void) {
   CHECK_OK(kbk_gateway_runtime_producer_new(rt3, &p));
   kbk_gateway_order many[50];
   for (int k = 0; k < 50; k++) many[k] = buy((uint64_t)k + 1, acct[1], inst, 90, 100);
+  /* More than the queue ever holds (batch 4 x 1 batch): refused whole. */
+  CHECK_STATUS(kbk_gateway_producer_submit(p, many, 5), KBK_STATUS_INVALID_ARGUMENT);
   CHECK_OK(kbk_gateway_producer_submit_wait(p, many, 50));
   size_t queued = 99;
   CHECK_OK(kbk_gateway_producer_queued_batches(p, &queued));
