@@ -3283,7 +3283,7 @@ void kbk_gateway_producer_free(struct kbk_gateway_producer *producer);
 
 // Submits `n` orders (in batches of at most `batch`), all or nothing:
 // `KBK_STATUS_RUNTIME_FULL` when the queue has no room for all of them or
-// too many report batches are unpolled (poll, then retry);
+// too many reports are unpolled (poll, then retry);
 // `KBK_STATUS_RUNTIME_CLOSED` after shutdown; `KBK_STATUS_INVALID_ARGUMENT`
 // for more orders than the queue ever holds (`batch` x `queue_batches`:
 // use `kbk_gateway_producer_submit_wait`) or orders out of range as for

@@ -1224,6 +1224,8 @@ struct GatewayRuntimeHandle {
     lent: usize,
     /// Depth readers by instrument id.
     readers: Vec<(u32, DepthReader)>,
+    /// `report_batches` x `batch` (see `GatewayProducerHandle`).
+    stash_limit: usize,
 }
 
 impl Handle for GatewayRuntimeHandle {
@@ -1291,6 +1293,7 @@ pub extern "C" fn kbk_gateway_runtime_start(
         let ids: Vec<u32> = (0..g.instrument_count() as u32)
             .filter_map(|i| g.instrument(i).map(|s| s.id))
             .collect();
+        let stash_limit = cfg.report_batches.saturating_mul(cfg.batch);
         match GatewayRuntime::start(g, cfg) {
             Ok(rt) => {
                 held.set_lent(true);
@@ -1304,6 +1307,7 @@ pub extern "C" fn kbk_gateway_runtime_start(
                         state: RwLock::new(RtState::Running(rt)),
                         lent,
                         readers,
+                        stash_limit,
                     })
                     .cast::<kbk_gateway_runtime>(),
                 );
@@ -1478,6 +1482,10 @@ struct GatewayProducerHandle {
     p: engine::runtime::gateway::GatewayProducer,
     /// Reports taken from the runtime and not yet handed to C.
     stash: VecDeque<GatewayReport>,
+    /// Reports the stash may hold before a submit answers FULL (the
+    /// engine's credit, `report_batches` x `batch`, no longer counts
+    /// reports once they are taken from it).
+    stash_limit: usize,
 }
 
 impl Handle for GatewayProducerHandle {
@@ -1518,6 +1526,7 @@ pub extern "C" fn kbk_gateway_runtime_producer_new(
                 header: Header::new(GatewayProducerHandle::MAGIC),
                 p,
                 stash: VecDeque::new(),
+                stash_limit: h.stash_limit,
             })
             .cast::<kbk_gateway_producer>(),
         );
@@ -1542,7 +1551,7 @@ fn submit_err(e: GatewaySubmitError) -> Fail {
 
 /// Submits `n` orders (in batches of at most `batch`), all or nothing:
 /// `KBK_STATUS_RUNTIME_FULL` when the queue has no room for all of them or
-/// too many report batches are unpolled (poll, then retry);
+/// too many reports are unpolled (poll, then retry);
 /// `KBK_STATUS_RUNTIME_CLOSED` after shutdown; `KBK_STATUS_INVALID_ARGUMENT`
 /// for more orders than the queue ever holds (`batch` x `queue_batches`:
 /// use `kbk_gateway_producer_submit_wait`) or orders out of range as for
@@ -1555,6 +1564,12 @@ pub extern "C" fn kbk_gateway_producer_submit(
 ) -> kbk_status {
     gp_mut(producer, |h| {
         let os = orders_arg(orders, n)?;
+        if h.stash.len() >= h.stash_limit {
+            return Err(Fail::new(
+                KBK_STATUS_RUNTIME_FULL,
+                "reports are waiting in the producer: poll, then retry",
+            ));
+        }
         h.p.submit(&os).map_err(submit_err)
     })
 }

@@ -16,6 +16,7 @@
 //! `RuntimeError` "already borrowed"); a `GatewayProducer` may be shared
 //! by threads (its calls are serialized).
 
+use crate::convert::crypto_error;
 use crate::crypto::KeyPair;
 use crate::errors::{config_error, error};
 use crate::register::{CertId, Certificate};
@@ -717,7 +718,7 @@ impl Gateway {
         let k = key.get();
         let docs = py
             .detach(|| g.documents(&serials, &info, &ids, k, issue_date))
-            .map_err(|e| PyValueError::new_err(format!("signing failed: {e}")))?;
+            .map_err(|e| crypto_error(py, &e))?;
         Ok(docs.into_iter().map(Certificate::from).collect())
     }
     #[getter]
@@ -778,6 +779,10 @@ pub struct GatewayProducer {
     stash: Mutex<VecDeque<kg::GatewayReport>>,
     /// Orders one submit may carry (batch * queue_batches).
     capacity: usize,
+    /// Reports the stash may hold before `submit` pushes back (the
+    /// engine's own credit, `report_batches * batch`, no longer sees
+    /// reports once they are taken from it).
+    stash_limit: usize,
 }
 
 impl GatewayProducer {
@@ -797,6 +802,9 @@ impl GatewayProducer {
     /// (``batch * queue_batches``; `submit_wait` takes any number).
     fn submit(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<()> {
         let os = orders_arg(orders)?;
+        if lock(&self.stash).len() >= self.stash_limit {
+            return Err(backpressure(py, "submit (reports waiting in the producer)"));
+        }
         match py.detach(|| lock(&self.inner).submit(&os)) {
             Ok(()) => Ok(()),
             Err(kg::GatewaySubmitError::Full) => Err(backpressure(py, "submit")),
@@ -961,6 +969,7 @@ pub struct GatewayRuntime {
     owner: Mutex<Option<Py<Gateway>>>,
     readers: Vec<(u32, md::DepthReader)>,
     capacity: usize,
+    stash_limit: usize,
     final_stats: Mutex<kg::GatewayRuntimeStats>,
 }
 
@@ -1097,6 +1106,7 @@ impl GatewayRuntime {
             owner: Mutex::new(Some(gateway)),
             readers,
             capacity: batch * queue_batches,
+            stash_limit: batch.saturating_mul(report_batches),
             final_stats: Mutex::new(kg::GatewayRuntimeStats::default()),
         })
     }
@@ -1112,6 +1122,7 @@ impl GatewayRuntime {
             inner: Mutex::new(p),
             stash: Mutex::new(VecDeque::new()),
             capacity: self.capacity,
+            stash_limit: self.stash_limit,
         })
     }
     /// Best bid and ask (price, quantity) of instrument `id` as last

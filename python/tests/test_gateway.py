@@ -610,3 +610,21 @@ def test_producer_shared_by_threads_with_submit_wait() -> None:
             break
         tags.extend(r["tag"].tolist())
     assert sorted(tags) == list(range(1, n * per + 1))
+
+
+def test_reports_held_by_the_producer_count_against_its_credit() -> None:
+    g, inst, alice, bob, cert = market()
+    with k.GatewayRuntime(g, max_producers=1, queue_batches=1, batch=1, report_batches=1) as rt:
+        p = rt.producer()
+        p.submit(k.gateway_buy(1, bob, inst, 10, 100))
+        for _ in range(5000):
+            if rt.stats().reports >= 1:
+                break
+            threading.Event().wait(0.001)
+        assert len(p.poll(limit=0)) == 0  # taken from the runtime, kept here
+        assert p.pending == 1
+        with pytest.raises(E.Backpressure):
+            p.submit(k.gateway_buy(2, bob, inst, 10, 100))
+        assert p.poll()["tag"].tolist() == [1]
+        p.submit(k.gateway_buy(2, bob, inst, 10, 100))
+    assert g.stats().requests == 2

@@ -570,6 +570,33 @@ static void runtime(void) {
   kbk_gateway_runtime_free(rt3);
   CHECK_OK(kbk_gateway_check_invariants(g));
 
+  /* Reports taken from the runtime but not yet polled by C count against
+   * the producer's report credit (report_batches x batch = 1). */
+  kbk_gateway_runtime *rt5 = NULL;
+  cfg.batch = 1;
+  cfg.report_batches = 1;
+  CHECK_OK(kbk_gateway_runtime_start(g, &cfg, &rt5));
+  CHECK_OK(kbk_gateway_runtime_producer_new(rt5, &p));
+  CHECK_OK(kbk_gateway_producer_submit(p, many, 1));
+  for (int spins = 0; spins < 5000; spins++) {
+    CHECK_OK(kbk_gateway_runtime_stats(rt5, &rs));
+    if (rs.reports >= 1) break;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  CHECK_OK(kbk_gateway_producer_poll(p, NULL, 0, &n)); /* into the stash, none to C */
+  CHECK(n == 0);
+  CHECK_OK(kbk_gateway_producer_pending(p, &pend));
+  CHECK(pend == 1);
+  CHECK_STATUS(kbk_gateway_producer_submit(p, many + 1, 1), KBK_STATUS_RUNTIME_FULL);
+  CHECK_OK(kbk_gateway_producer_poll(p, rep, 8, &n));
+  CHECK(n == 1 && rep[0].tag == 1);
+  CHECK_OK(kbk_gateway_producer_submit(p, many + 1, 1));
+  CHECK_OK(kbk_gateway_runtime_shutdown(rt5, g, &rs));
+  CHECK(rs.orders == 2);
+  kbk_gateway_producer_free(p);
+  kbk_gateway_runtime_free(rt5);
+
   /* Freeing a running runtime drops the state: the gateway stays IN_USE. */
   kbk_gateway_runtime *rt4 = NULL;
   CHECK_OK(kbk_gateway_runtime_start(g, &cfg, &rt4));
