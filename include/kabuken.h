@@ -27,8 +27,8 @@
  * - Thread safety is stated for each handle type: kbk_book, kbk_market,
  *   kbk_ca, kbk_identities, kbk_register, kbk_id_list, kbk_ledger and
  *   kbk_exchange are for one thread at a time; kbk_oob, kbk_keypair,
- *   kbk_runtime, kbk_gateway_runtime, kbk_control and kbk_message
- *   (immutable) may be shared by all threads; kbk_gateway is for one thread
+ *   kbk_runtime, kbk_gateway_runtime, kbk_control, kbk_gateway_control
+ *   and kbk_message (immutable) may be shared by all threads; kbk_gateway is for one thread
  *   at a time; kbk_producer, kbk_gateway_producer and kbk_subscriber are
  *   for one thread at a time (one per thread), and may move between
  *   threads.

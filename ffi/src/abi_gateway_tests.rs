@@ -95,9 +95,10 @@ fn both() -> (Gateway, *mut kbk_gateway, Vec<u64>) {
 /// (found by running the flow on a scratch gateway as it is made), some a
 /// random one (refused unless it happens to fit); cancels name earlier
 /// orders; one account index in seven is unknown.
-fn flow(seed: u64) -> Vec<GatewayOrder> {
+fn flow(seed: u64, prelude: fn(&mut Gateway)) -> Vec<GatewayOrder> {
     let (mut scratch, c, _) = both();
     kbk_gateway_free(c);
+    prelude(&mut scratch);
     let mut rng = SplitMix64::new(seed);
     let mut v = Vec::with_capacity(ORDERS);
     let mut sink = Vec::new();
@@ -275,7 +276,7 @@ fn same_state(g: &Gateway, c: *mut kbk_gateway) {
 
 #[test]
 fn apply_through_c_agrees_with_the_engine() {
-    let orders = flow(7);
+    let orders = flow(7, |_| {});
     let (mut g, c, _) = both();
     let want = engine_reports(&mut g, &orders);
     let corders: Vec<kbk_gateway_order> = orders.iter().map(to_c).collect();
@@ -372,7 +373,7 @@ extern "C" fn collect(ud: *mut c_void, r: *const kbk_gateway_report) {
 
 #[test]
 fn apply_callback_through_c_agrees_with_the_engine() {
-    let orders = flow(8);
+    let orders = flow(8, |_| {});
     let (mut g, c, _) = both();
     let want = engine_reports(&mut g, &orders);
     let corders: Vec<kbk_gateway_order> = orders.iter().map(to_c).collect();
@@ -396,8 +397,16 @@ fn apply_callback_through_c_agrees_with_the_engine() {
 
 #[test]
 fn the_gateway_runtime_through_c_agrees_with_the_engine() {
-    let orders = flow(9);
+    // Controls on the running gateway, before the orders; the same calls
+    // on the engine's (and on the scratch gateway the flow is made with).
+    fn prelude(g: &mut Gateway) {
+        g.deposit(1, 700).unwrap();
+        g.issue(2, 1, 90).unwrap();
+    }
+    let orders = flow(9, prelude);
     let (mut g, c, _) = both();
+    prelude(&mut g);
+    let serial = g.certificate_count();
     let want = engine_reports(&mut g, &orders);
     let corders: Vec<kbk_gateway_order> = orders.iter().map(to_c).collect();
     let mut cfg = kbk_gateway_runtime_config::default();
@@ -408,6 +417,23 @@ fn the_gateway_runtime_through_c_agrees_with_the_engine() {
     cfg.report_batches = 3;
     let mut rt = null_mut();
     ok(kbk_gateway_runtime_start(c, &cfg, &mut rt));
+    let mut ctl = null_mut();
+    let mut result = 9;
+    ok(kbk_gateway_runtime_deposit(rt, 1, 700, &mut ctl));
+    ok(kbk_gateway_control_wait(ctl, 5_000_000_000, &mut result));
+    assert_eq!(result, 0);
+    kbk_gateway_control_free(ctl);
+    ok(kbk_gateway_runtime_issue(rt, 2, 1, 90, &mut ctl));
+    ok(kbk_gateway_control_wait(ctl, 5_000_000_000, &mut result));
+    assert_eq!(result, serial);
+    kbk_gateway_control_free(ctl);
+    ok(kbk_gateway_runtime_deposit(rt, 99, 700, &mut ctl));
+    assert_eq!(
+        kbk_gateway_control_wait(ctl, 5_000_000_000, &mut result),
+        KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT
+    );
+    assert_eq!(result, serial, "written only on success");
+    kbk_gateway_control_free(ctl);
     let mut p = null_mut();
     ok(kbk_gateway_runtime_producer_new(rt, &mut p));
     let mut got = Vec::new();

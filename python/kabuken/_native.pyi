@@ -1691,7 +1691,9 @@ class GatewayStats:
 @final
 class Gateway:
     """The trusted gateway's state machine (books, cash accounts, the
-    certificate register); orders and reports are numpy structured arrays."""
+    certificate register); orders and reports are numpy structured arrays
+    (``GATEWAY_ORDER_DTYPE``, ``GATEWAY_REPORT_DTYPE``). One thread at a
+    time; lent to a ``GatewayRuntime`` (``RuntimeBusy``) until its shutdown."""
 
     def __new__(cls) -> Gateway: ...
     def reserve(self, orders: int, certificates: int) -> None: ...

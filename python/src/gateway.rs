@@ -409,7 +409,9 @@ impl GatewayRuntimeStats {
 /// The trusted gateway's state machine: books, cash accounts and the
 /// certificate register of one shard, in fixed-size records. Taken by a
 /// `GatewayRuntime` for its run (its methods then raise `RuntimeBusy`) and
-/// handed back by `GatewayRuntime.shutdown()`.
+/// handed back by `GatewayRuntime.shutdown()`. Use it from one thread at a
+/// time (a concurrent call raises `RuntimeError`, "already borrowed").
+/// Set-up refusals raise `GatewayError`; orders are refused with a report.
 #[pyclass(module = "kabuken._native")]
 pub struct Gateway {
     pub inner: Slot<kg::Gateway>,
@@ -1043,6 +1045,18 @@ impl Drop for GatewayRuntime {
     }
 }
 
+/// The owner `Gateway`, mutably. Another thread may be inside one of its
+/// methods (each fails at once with `RuntimeBusy` while the runtime holds
+/// the state): wait for it with the GIL released instead of panicking.
+fn owner_mut<'py>(py: Python<'py>, g: &'py Py<Gateway>) -> PyRefMut<'py, Gateway> {
+    loop {
+        if let Ok(r) = g.try_borrow_mut(py) {
+            return r;
+        }
+        py.detach(|| std::thread::sleep(Duration::from_micros(50)));
+    }
+}
+
 #[pymethods]
 impl GatewayRuntime {
     #[new]
@@ -1084,7 +1098,7 @@ impl GatewayRuntime {
             event_capacity,
             keep_transfers,
         };
-        let g = gateway.borrow_mut(py).inner.take()?;
+        let g = gateway.try_borrow_mut(py)?.inner.take()?;
         let ids: Vec<u32> = (0..g.instrument_count() as u32)
             .filter_map(|i| g.instrument(i).map(|s| s.id))
             .collect();
@@ -1093,7 +1107,7 @@ impl GatewayRuntime {
             // Checked above; the engine's refusal would mean it changed its
             // rules (and the state went with it).
             Err(e) => {
-                gateway.borrow_mut(py).inner.fail();
+                owner_mut(py, &gateway).inner.fail();
                 return Err(config_error(py, e));
             }
         };
@@ -1229,7 +1243,7 @@ impl GatewayRuntime {
             .take()
             .expect("a running runtime has its owner");
         if out.failed {
-            owner.borrow_mut(py).inner.fail();
+            owner_mut(py, &owner).inner.fail();
             return Err(error(
                 py,
                 "RuntimeFailed",
@@ -1237,7 +1251,7 @@ impl GatewayRuntime {
             ));
         }
         let hash = out.gateway.state_hash();
-        owner.borrow_mut(py).inner.put(out.gateway);
+        owner_mut(py, &owner).inner.put(out.gateway);
         Ok(GatewayOutcome {
             stats: Py::new(py, GatewayRuntimeStats::from(out.stats))?,
             journal_length: out.journal.iter().map(|e| e.orders.len()).sum(),
