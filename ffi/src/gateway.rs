@@ -607,8 +607,8 @@ impl ReportSink for Pending<'_> {
     }
 }
 
-/// Applies `n` orders in order (sequence numbers continue from the
-/// requests applied so far), synchronously. Their reports join the
+/// Applies `n` orders (at most 2^24 per call) in order (sequence numbers
+/// continue from the requests applied so far), synchronously. Their reports join the
 /// gateway's report queue; up to `cap` of the queue's oldest reports are
 /// written into `reports` and their number into `*out_n`; the rest stay
 /// queued for `kbk_gateway_take_reports` (`kbk_gateway_pending_reports`
