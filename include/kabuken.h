@@ -27,10 +27,11 @@
  * - Thread safety is stated for each handle type: kbk_book, kbk_market,
  *   kbk_ca, kbk_identities, kbk_register, kbk_id_list, kbk_ledger and
  *   kbk_exchange are for one thread at a time; kbk_oob, kbk_keypair,
- *   kbk_runtime, kbk_control and kbk_message (immutable) may be shared by
- *   all threads;
- *   kbk_producer and kbk_subscriber are for one thread at a time (one per
- *   thread), and may move between threads.
+ *   kbk_runtime, kbk_gateway_runtime, kbk_control, kbk_gateway_control
+ *   and kbk_message (immutable) may be shared by all threads; kbk_gateway is for one thread
+ *   at a time; kbk_producer, kbk_gateway_producer and kbk_subscriber are
+ *   for one thread at a time (one per thread), and may move between
+ *   threads.
  * - Signed messages of every kind travel as wire bytes (docs/wire-format.md)
  *   and are read through kbk_message; functions that answer with a signed
  *   message give a new kbk_message the caller frees.
@@ -285,6 +286,58 @@
 // A settlement request of the exchange (the message). Only from an
 // exchange running on the concurrent runtime.
 #define KBK_OUT_SETTLEMENT 6
+
+// `kbk_gateway_order.kind`: a limit buy.
+#define KBK_GATEWAY_BUY 0
+
+// `kbk_gateway_order.kind`: a limit sell covered by certificate `cert`.
+#define KBK_GATEWAY_SELL 1
+
+// `kbk_gateway_order.kind`: cancel order `order`.
+#define KBK_GATEWAY_CANCEL 2
+
+// `kbk_gateway_order.tif`: good till cancelled.
+#define KBK_GATEWAY_TIF_GTC 0
+
+// `kbk_gateway_order.tif`: immediate or cancel.
+#define KBK_GATEWAY_TIF_IOC 1
+
+// `kbk_gateway_order.tif`: fill or kill.
+#define KBK_GATEWAY_TIF_FOK 2
+
+// `kbk_gateway_report.kind`: the request was accepted (`order` is the new
+// order's number; for a cancel, the cancelled order's).
+#define KBK_GATEWAY_ACCEPTED 0
+
+// `kbk_gateway_report.kind`: refused, nothing changed; `code` is the
+// refusal code (`kbk_refusal_name`).
+#define KBK_GATEWAY_REFUSED 1
+
+// `kbk_gateway_report.kind`: a fill of `order`: `qty` at `price`,
+// transfer number `matched`; `cert` is the certificate the party holds now
+// (the buyer's new one; the seller's change, 0 when none).
+#define KBK_GATEWAY_FILL 2
+
+// `kbk_gateway_report.kind`: `order` left the book; `code` is
+// `KBK_GATEWAY_DONE_*`, `qty` the shares cancelled, `cert` the certificate
+// released to live (0: none).
+#define KBK_GATEWAY_DONE 3
+
+// `kbk_gateway_report.code` of a done report: completely filled.
+#define KBK_GATEWAY_DONE_FILLED 0
+
+// `kbk_gateway_report.code` of a done report: cancelled (by request, or
+// an IOC/FOK remainder).
+#define KBK_GATEWAY_DONE_CANCELLED 1
+
+// `kbk_gateway_cert_info.state`: live (may be sold).
+#define KBK_GATEWAY_CERT_LIVE 1
+
+// `kbk_gateway_cert_info.state`: reserved to the sell order `reserved_by`.
+#define KBK_GATEWAY_CERT_RESERVED 2
+
+// `kbk_gateway_cert_info.state`: spent by a transfer.
+#define KBK_GATEWAY_CERT_SPENT 3
 
 // An investor (`KBK_FIELD_ROLE`, `kbk_ca_issue`).
 #define KBK_ROLE_INVESTOR 0
@@ -688,6 +741,40 @@ typedef struct kbk_control kbk_control;
 // not use its register or ledger on another thread during a call.
 typedef struct kbk_exchange kbk_exchange;
 
+// The trusted gateway's state machine: books, cash accounts and the
+// certificate register of one shard, driven synchronously
+// (`kbk_gateway_apply`) or lent to a `kbk_gateway_runtime`.
+//
+// Thread safety: not thread-safe; use from one thread at a time. While a
+// `kbk_gateway_runtime` runs on it every call answers `KBK_STATUS_IN_USE`.
+typedef struct kbk_gateway kbk_gateway;
+
+// The outcome of an administrative change queued on a running gateway
+// runtime (`kbk_gateway_runtime_open_account`, `_deposit`, `_issue`),
+// read with `kbk_gateway_control_wait`.
+//
+// Thread safety: thread-safe.
+typedef struct kbk_gateway_control kbk_gateway_control;
+
+// A producer of a gateway runtime: submits arrays of orders and polls the
+// reports about its orders (fills of its resting orders included). Make
+// one per submitting thread.
+//
+// Thread safety: `Send`, not `Sync`: use from one thread at a time (it
+// may move between threads). It stays valid after the runtime's shutdown
+// or free (submissions then answer `KBK_STATUS_RUNTIME_CLOSED`; reports
+// that arrived stay pollable).
+typedef struct kbk_gateway_producer kbk_gateway_producer;
+
+// A gateway running on its own sequencer thread (or one that was shut
+// down: it then answers `KBK_STATUS_RUNTIME_CLOSED`, except for
+// `kbk_gateway_runtime_stats`, which gives the final counters).
+//
+// Thread safety: thread-safe: every call may be made from any thread at
+// the same time, except `kbk_gateway_runtime_free`, which must be the
+// last call on it.
+typedef struct kbk_gateway_runtime kbk_gateway_runtime;
+
 // A follower of one instrument's certificate-ID list: applies the
 // register's signed snapshot and deltas, and answers whether a
 // (certificate ID, holder) is live.
@@ -768,7 +855,8 @@ typedef struct kbk_subscriber kbk_subscriber;
 // stable: codes are only ever added. Ranges: 0..=99 general, 100..=199 the
 // order book and market, 200..=299 out-of-band verification, 300..=399
 // keys, messages, identities, certificates and the register, 400..=499
-// settlement and the exchange; 500..=599 the concurrent runtime.
+// settlement and the exchange; 500..=599 the concurrent runtime; 600..=699
+// the trusted gateway.
 typedef uint32_t kbk_status;
 
 // A book's fixed rules. Start from `kbk_book_config_default` or
@@ -1408,6 +1496,287 @@ typedef struct kbk_exchange_counters {
   char settled[KBK_DECIMAL_LEN];
 } kbk_exchange_counters;
 
+// The rules of one instrument (`kbk_gateway_add_instrument`).
+typedef struct kbk_gateway_instrument {
+  // Cash value of one tick of price for one share, minor units (>= 1).
+  int64_t tick_value;
+  // Quantities are multiples of this (>= 1).
+  uint64_t lot_size;
+  // Lowest price of the band, ticks, inclusive (>= 1).
+  int64_t band_low;
+  // Highest price of the band, ticks, inclusive (>= band_low).
+  int64_t band_high;
+  // Largest quantity of one order (>= lot_size).
+  uint64_t max_qty;
+  // Instrument id (the register's).
+  uint32_t id;
+  // Zero.
+  uint32_t reserved;
+} kbk_gateway_instrument;
+
+// One request of a trusted gateway, 56 bytes, the engine's layout (pass
+// arrays of it as they are). Unused fields are zero.
+typedef struct kbk_gateway_order {
+  // The caller's tag, echoed in every report about this order.
+  uint64_t tag;
+  // Limit price in ticks (buy, sell).
+  int64_t price;
+  // Quantity in shares (buy, sell).
+  uint64_t qty;
+  // Sell: serial of the certificate that covers it (reserved to the
+  // order until it is done); 0 otherwise.
+  uint64_t cert;
+  // Cancel: the order number to cancel; 0 otherwise.
+  uint64_t order;
+  // Account index: the owner of the order, its cash and certificates.
+  uint32_t account;
+  // Instrument index (buy, sell).
+  uint32_t instrument;
+  // `KBK_GATEWAY_BUY`, `KBK_GATEWAY_SELL` or `KBK_GATEWAY_CANCEL`.
+  uint8_t kind;
+  // `KBK_GATEWAY_TIF_*`.
+  uint8_t tif;
+  // Zero.
+  uint8_t reserved[6];
+} kbk_gateway_order;
+
+// One answer of the gateway, 64 bytes, the engine's layout. Every request
+// gets exactly one `KBK_GATEWAY_ACCEPTED` or `KBK_GATEWAY_REFUSED` report,
+// first; fills and the end of an order follow.
+typedef struct kbk_gateway_report {
+  // The tag of the order this is about.
+  uint64_t tag;
+  // Sequence number of the request that caused it.
+  uint64_t seq;
+  // Order number (0 when refused).
+  uint64_t order;
+  // Price (accepted, fill).
+  int64_t price;
+  // Quantity (accepted: submitted; fill: traded; done: cancelled).
+  uint64_t qty;
+  // Certificate serial (fill, done).
+  uint64_t cert;
+  // Transfer number of a fill.
+  uint64_t matched;
+  // `KBK_GATEWAY_ACCEPTED`, `_REFUSED`, `_FILL` or `_DONE`.
+  uint8_t kind;
+  // Zero.
+  uint8_t reserved;
+  // Refusal code (refused) or `KBK_GATEWAY_DONE_*` (done).
+  uint16_t code;
+  // Zero.
+  uint32_t reserved2;
+} kbk_gateway_report;
+
+// Called with each report of `kbk_gateway_apply_callback`, on the calling
+// thread, while the gateway works (calls on the same gateway from inside
+// it are refused); the report is valid only during the call.
+typedef void (*kbk_gateway_report_callback)(void *userdata, const struct kbk_gateway_report *report);
+
+// A cash account (minor currency units).
+typedef struct kbk_gateway_account_info {
+  // The owner's user id.
+  uint64_t owner;
+  // Cash held, reserved part included.
+  int64_t cash;
+  // Cash reserved by open buy orders.
+  int64_t reserved;
+} kbk_gateway_account_info;
+
+// A certificate as the gateway's register holds it.
+typedef struct kbk_gateway_cert_info {
+  // Serial (from 1).
+  uint64_t serial;
+  // Shares.
+  uint64_t shares;
+  // The transfer that created it (0: issued).
+  uint64_t origin;
+  // The sell order it is reserved to (state `KBK_GATEWAY_CERT_RESERVED`;
+  // 0 otherwise).
+  uint64_t reserved_by;
+  // Instrument index.
+  uint32_t instrument;
+  // Holder's account index.
+  uint32_t holder;
+  // `KBK_GATEWAY_CERT_*`.
+  uint8_t state;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_gateway_cert_info;
+
+// An order as the gateway records it.
+typedef struct kbk_gateway_order_info {
+  // Order number (from 1).
+  uint64_t number;
+  // The caller's tag.
+  uint64_t tag;
+  // Limit price.
+  int64_t price;
+  // Open (unfilled, not cancelled) quantity.
+  uint64_t open;
+  // Filled quantity.
+  uint64_t filled;
+  // Cash still reserved (buy).
+  int64_t cash_reserved;
+  // The certificate reserved to it (sell; 0: none).
+  uint64_t cert;
+  // Account index.
+  uint32_t account;
+  // Instrument index.
+  uint32_t instrument;
+  // The producer that submitted it (0 for `kbk_gateway_apply`).
+  uint16_t producer;
+  // `KBK_SIDE_*`.
+  uint8_t side;
+  // 1 when it has left the book (filled, cancelled).
+  uint8_t done;
+  // Zero.
+  uint32_t reserved;
+} kbk_gateway_order_info;
+
+// One register transfer (one per fill).
+typedef struct kbk_gateway_transfer_info {
+  // Transfer number = match number (from 1).
+  uint64_t number;
+  // Sequence number of the request that caused it.
+  uint64_t seq;
+  // Trade price (the maker's).
+  int64_t price;
+  // Shares transferred.
+  uint64_t quantity;
+  // The seller's certificate, spent.
+  uint64_t spent;
+  // The buyer's new certificate.
+  uint64_t new_cert;
+  // The seller's change certificate (0: none).
+  uint64_t change;
+  // The buy order.
+  uint64_t buy_order;
+  // The sell order.
+  uint64_t sell_order;
+  // Instrument index.
+  uint32_t instrument;
+  // Buyer's account index.
+  uint32_t buyer;
+  // Seller's account index.
+  uint32_t seller;
+  // Zero.
+  uint32_t reserved;
+} kbk_gateway_transfer_info;
+
+// The gateway's counters and sizes. 128-bit totals come as low and high
+// 64-bit halves.
+typedef struct kbk_gateway_counters {
+  // Orders and cancels applied.
+  uint64_t requests;
+  // Accepted.
+  uint64_t accepted;
+  // Refused.
+  uint64_t refused;
+  // Fills (= transfers).
+  uint64_t fills;
+  // Shares traded, low 64 bits.
+  uint64_t shares_lo;
+  // Shares traded, high 64 bits.
+  uint64_t shares_hi;
+  // Cash paid for shares (minor units), low 64 bits.
+  uint64_t value_lo;
+  // Cash paid for shares, high 64 bits.
+  uint64_t value_hi;
+  // Certificates ever made (live, reserved, spent).
+  uint64_t certificates;
+  // Orders received.
+  uint64_t orders;
+  // Accounts.
+  uint64_t accounts;
+  // Instruments.
+  uint64_t instruments;
+} kbk_gateway_counters;
+
+// Best bid and ask of an instrument as last published.
+typedef struct kbk_quote {
+  // Best bid price in ticks (when `has_bid`).
+  int64_t bid_price;
+  // Quantity at the best bid.
+  uint64_t bid_qty;
+  // Best ask price in ticks (when `has_ask`).
+  int64_t ask_price;
+  // Quantity at the best ask.
+  uint64_t ask_qty;
+  // The global sequence number of the last request reflected (0
+  // before the first publication).
+  uint64_t seq;
+  // How many times this book was published so far.
+  uint64_t version;
+  // Instrument.
+  uint32_t instrument;
+  // 0 or 1.
+  uint8_t has_bid;
+  // 0 or 1.
+  uint8_t has_ask;
+  // Zero.
+  uint8_t reserved[2];
+} kbk_quote;
+
+// What certificate documents say besides the certificate's facts
+// (`kbk_gateway_documents`). The strings must be valid UTF-8.
+typedef struct kbk_gateway_document_info {
+  // The register's user id (the signer).
+  uint64_t register_id;
+  // Certificate lifetime from the issue date.
+  uint64_t lifetime;
+  // Register name.
+  const char *register_name;
+  // Register address.
+  const char *register_address;
+  // Company name.
+  const char *company_name;
+  // Holder names by account index (`holder_names_len` of them; NULL
+  // when 0); accounts past the end are named "account N".
+  const char *const *holder_names;
+  // Number of `holder_names`.
+  size_t holder_names_len;
+  // Company founding date, YYYYMMDD.
+  uint32_t company_founded;
+  // Zero.
+  uint32_t reserved;
+  // The register's secret keying certificate-ID tags (32 bytes).
+  uint8_t id_secret[32];
+} kbk_gateway_document_info;
+
+// How a gateway runtime runs (`kbk_gateway_runtime_config_default`).
+typedef struct kbk_gateway_runtime_config {
+  // Most producers over the runtime's life (1..=65535).
+  size_t max_producers;
+  // Ingress capacity per producer, in batches (1..=2^24).
+  size_t queue_batches;
+  // Most orders in one batch (1..=2^20); longer submits are split.
+  size_t batch;
+  // Unpolled report batches a producer may have before its submits are
+  // refused as full (1..=2^24).
+  size_t report_batches;
+  // Depth levels published per instrument (0: none; at most 1024).
+  size_t depth;
+  // Capacity of the market event stream (0: none; at most 2^24).
+  size_t event_capacity;
+  // 1: keep the transfer history (`kbk_gateway_transfer`).
+  uint8_t keep_transfers;
+  // Zero.
+  uint8_t reserved[7];
+} kbk_gateway_runtime_config;
+
+// The runtime's counters.
+typedef struct kbk_gateway_runtime_counters {
+  // Orders sequenced.
+  uint64_t orders;
+  // Batches sequenced.
+  uint64_t batches;
+  // Reports delivered.
+  uint64_t reports;
+  // Time the sequencer spent applying batches, ns.
+  uint64_t busy_ns;
+} kbk_gateway_runtime_counters;
+
 // The limits an attestation places on its holder.
 typedef struct kbk_policy {
   // Maximum value (minor units) of open buy orders and of one issue.
@@ -1742,31 +2111,6 @@ typedef struct kbk_runtime_counters {
   uint64_t notifications;
 } kbk_runtime_counters;
 
-// Best bid and ask of an instrument as last published.
-typedef struct kbk_quote {
-  // Best bid price in ticks (when `has_bid`).
-  int64_t bid_price;
-  // Quantity at the best bid.
-  uint64_t bid_qty;
-  // Best ask price in ticks (when `has_ask`).
-  int64_t ask_price;
-  // Quantity at the best ask.
-  uint64_t ask_qty;
-  // The global sequence number of the last request reflected (0
-  // before the first publication).
-  uint64_t seq;
-  // How many times this book was published so far.
-  uint64_t version;
-  // Instrument.
-  uint32_t instrument;
-  // 0 or 1.
-  uint8_t has_bid;
-  // 0 or 1.
-  uint8_t has_ask;
-  // Zero.
-  uint8_t reserved[2];
-} kbk_quote;
-
 // The answer to one submitted request.
 typedef struct kbk_response {
   // The ticket `kbk_producer_submit` gave.
@@ -2086,6 +2430,29 @@ typedef struct kbk_market_event {
 // are poisoned (their state cannot be trusted); the others are given
 // back.
 #define KBK_STATUS_RUNTIME_SHARD_FAILED 508
+
+// Gateway: bad instrument rules (lot, band, tick value must be positive,
+// the band non-empty, the largest quantity at least one lot).
+#define KBK_STATUS_GATEWAY_BAD_INSTRUMENT 600
+
+// Gateway: no instrument with this index.
+#define KBK_STATUS_GATEWAY_UNKNOWN_INSTRUMENT 601
+
+// Gateway: no account with this index.
+#define KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT 602
+
+// Gateway: a zero or negative quantity or amount.
+#define KBK_STATUS_GATEWAY_BAD_AMOUNT 603
+
+// Gateway: an amount would overflow (an account, or a 64-bit answer).
+#define KBK_STATUS_GATEWAY_OVERFLOW 604
+
+// Gateway: more than 2^32 - 1 accounts, instruments or certificates.
+#define KBK_STATUS_GATEWAY_FULL 605
+
+// Gateway: `kbk_gateway_check_invariants` found a violation (the last
+// error lists them).
+#define KBK_STATUS_GATEWAY_INVARIANT 606
 
 #ifdef __cplusplus
 extern "C" {
@@ -2674,6 +3041,326 @@ kbk_status kbk_exchange_check_invariants(struct kbk_exchange *exchange,
 // static NUL-terminated string, "unknown" for codes this library does not
 // know, "accepted" for 0. Never NULL.
 const char *kbk_refusal_name(uint32_t code);
+
+// A new, empty gateway into `*out` (it keeps its transfer history). Free
+// it with `kbk_gateway_free`.
+kbk_status kbk_gateway_new(struct kbk_gateway **out);
+
+// Frees a gateway; NULL is fine (also while lent to a runtime: its
+// state then cannot be given back).
+void kbk_gateway_free(struct kbk_gateway *gateway);
+
+// Reserves (and touches) room for `orders` more orders and
+// `certificates` more certificates before a session (each at most 2^30).
+kbk_status kbk_gateway_reserve(struct kbk_gateway *gateway, size_t orders, size_t certificates);
+
+// Lists an instrument; its index (what orders name) into `*out_index`.
+// `KBK_STATUS_GATEWAY_BAD_INSTRUMENT` for bad rules,
+// `KBK_STATUS_MARKET_DUPLICATE_INSTRUMENT` for an id already listed.
+kbk_status kbk_gateway_add_instrument(struct kbk_gateway *gateway,
+                                      const struct kbk_gateway_instrument *instrument,
+                                      uint32_t *out_index);
+
+// The index of instrument `id` into `*out_index` (`KBK_STATUS_NOT_FOUND`
+// when not listed).
+kbk_status kbk_gateway_instrument_index(struct kbk_gateway *gateway,
+                                        uint32_t id,
+                                        uint32_t *out_index);
+
+// Opens a cash account for user `owner` holding `cash` minor units
+// (>= 0); its index into `*out_index`.
+kbk_status kbk_gateway_open_account(struct kbk_gateway *gateway,
+                                    uint64_t owner,
+                                    int64_t cash,
+                                    uint32_t *out_index);
+
+// Pays `amount` (> 0) minor units into account `account`.
+kbk_status kbk_gateway_deposit(struct kbk_gateway *gateway, uint32_t account, int64_t amount);
+
+// The register's issue phase: a new live certificate of `shares` (> 0)
+// shares of instrument index `instrument` for account `holder`; its serial
+// into `*out_serial`.
+kbk_status kbk_gateway_issue(struct kbk_gateway *gateway,
+                             uint32_t holder,
+                             uint32_t instrument,
+                             uint64_t shares,
+                             uint64_t *out_serial);
+
+// Applies `n` orders (at most 2^24 per call) in order (sequence numbers
+// continue from the requests applied so far), synchronously. Their reports join the
+// gateway's report queue; up to `cap` of the queue's oldest reports are
+// written into `reports` and their number into `*out_n`; the rest stay
+// queued for `kbk_gateway_take_reports` (`kbk_gateway_pending_reports`
+// says how many). Orders with a kind, time in force or reserved field out
+// of range get `KBK_STATUS_INVALID_ARGUMENT` and nothing is applied;
+// business refusals (unknown account, no cash, a certificate not live...)
+// are `KBK_GATEWAY_REFUSED` reports.
+kbk_status kbk_gateway_apply(struct kbk_gateway *gateway,
+                             const struct kbk_gateway_order *orders,
+                             size_t n,
+                             struct kbk_gateway_report *reports,
+                             size_t cap,
+                             size_t *out_n);
+
+// As `kbk_gateway_apply`, handing each report of these orders to
+// `callback(userdata, report)` as it is made (reports queued by earlier
+// `kbk_gateway_apply` calls stay queued).
+kbk_status kbk_gateway_apply_callback(struct kbk_gateway *gateway,
+                                      const struct kbk_gateway_order *orders,
+                                      size_t n,
+                                      kbk_gateway_report_callback callback,
+                                      void *userdata);
+
+// Writes up to `cap` queued reports of `kbk_gateway_apply`, oldest first,
+// into `reports`; their number into `*out_n`.
+kbk_status kbk_gateway_take_reports(struct kbk_gateway *gateway,
+                                    struct kbk_gateway_report *reports,
+                                    size_t cap,
+                                    size_t *out_n);
+
+// The number of queued reports (see `kbk_gateway_apply`) into `*out`.
+kbk_status kbk_gateway_pending_reports(struct kbk_gateway *gateway, size_t *out);
+
+// Account `account` into `*out` (`KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT`).
+kbk_status kbk_gateway_account(struct kbk_gateway *gateway,
+                               uint32_t account,
+                               struct kbk_gateway_account_info *out);
+
+// Certificate `serial` into `*out` (`KBK_STATUS_NOT_FOUND`).
+kbk_status kbk_gateway_certificate(struct kbk_gateway *gateway,
+                                   uint64_t serial,
+                                   struct kbk_gateway_cert_info *out);
+
+// Order `number` into `*out` (`KBK_STATUS_NOT_FOUND`).
+kbk_status kbk_gateway_order_by_number(struct kbk_gateway *gateway,
+                                       uint64_t number,
+                                       struct kbk_gateway_order_info *out);
+
+// The shares of instrument index `instrument` that account `holder` holds
+// (live and reserved certificates) into `*out`
+// (`KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT`, `_UNKNOWN_INSTRUMENT`;
+// `KBK_STATUS_GATEWAY_OVERFLOW` above 2^64 - 1).
+kbk_status kbk_gateway_shares_of(struct kbk_gateway *gateway,
+                                 uint32_t holder,
+                                 uint32_t instrument,
+                                 uint64_t *out);
+
+// The serials of account `holder`'s live and reserved certificates, in
+// serial order, into `serials` (room for `cap`); their number into
+// `*out_n`. `KBK_STATUS_BUFFER_TOO_SMALL` (nothing written; the last error
+// says how many) when they do not fit.
+kbk_status kbk_gateway_holdings(struct kbk_gateway *gateway,
+                                uint32_t holder,
+                                uint64_t *serials,
+                                size_t cap,
+                                size_t *out_n);
+
+// The number of transfers recorded into `*out` (0 when the history is not
+// kept: `kbk_gateway_runtime_config.keep_transfers`).
+kbk_status kbk_gateway_transfer_count(struct kbk_gateway *gateway, size_t *out);
+
+// Transfer `i` (0-based, in order) of the history into `*out`
+// (`KBK_STATUS_NOT_FOUND` past the end).
+kbk_status kbk_gateway_transfer(struct kbk_gateway *gateway,
+                                size_t i,
+                                struct kbk_gateway_transfer_info *out);
+
+// The counters and sizes into `*out`.
+kbk_status kbk_gateway_stats(struct kbk_gateway *gateway, struct kbk_gateway_counters *out);
+
+// The best bid and ask of instrument index `instrument`'s book into
+// `*out` (`seq` is the number of requests applied, `version` 0;
+// `KBK_STATUS_GATEWAY_UNKNOWN_INSTRUMENT`).
+kbk_status kbk_gateway_quote(struct kbk_gateway *gateway,
+                             uint32_t instrument,
+                             struct kbk_quote *out);
+
+// Checks every invariant (shares live equal shares issued, every
+// reservation held by its order, cash conserved and reservations covered,
+// no crossed book): `KBK_STATUS_OK`, or `KBK_STATUS_GATEWAY_INVARIANT`
+// with every violation in the last error.
+kbk_status kbk_gateway_check_invariants(struct kbk_gateway *gateway);
+
+// The 32-byte digest of the whole state into `out` (equal states, equal
+// hashes).
+kbk_status kbk_gateway_state_hash(struct kbk_gateway *gateway, uint8_t *out);
+
+// The ID of certificate `serial` under the register's 32-byte
+// `id_secret` into `*out` (`KBK_STATUS_NOT_FOUND`).
+kbk_status kbk_gateway_cert_id(struct kbk_gateway *gateway,
+                               uint64_t serial,
+                               const uint8_t *id_secret,
+                               struct kbk_cert_id *out);
+
+// The signed certificate documents of the `n` certificates `serials`
+// (live or reserved ones; others are skipped), batch-signed by the
+// register with `key` (one signature over the batch's Merkle root),
+// issued at `issue_date`: new `kbk_message` handles (certificates,
+// `kbk_certificate_verify` with the register's id and key accepts them;
+// the caller frees each) into `out` (room for `cap`, at least `n`:
+// `KBK_STATUS_BUFFER_TOO_SMALL` otherwise), in the order of `serials`;
+// their number into `*out_n`.
+kbk_status kbk_gateway_documents(struct kbk_gateway *gateway,
+                                 const struct kbk_gateway_document_info *info,
+                                 const struct kbk_keypair *key,
+                                 const uint64_t *serials,
+                                 size_t n,
+                                 uint64_t issue_date,
+                                 struct kbk_message **out,
+                                 size_t cap,
+                                 size_t *out_n);
+
+// The engine's defaults into `*out`.
+kbk_status kbk_gateway_runtime_config_default(struct kbk_gateway_runtime_config *out);
+
+// Starts a runtime on `gateway`'s state with `config` into `*out`. The
+// runtime takes the state: until `kbk_gateway_runtime_shutdown` gives it
+// back, every call on `gateway` answers `KBK_STATUS_IN_USE` (freeing it
+// is allowed, but then the state cannot be given back). Reports still
+// queued in `gateway` (`kbk_gateway_take_reports`) stay there. On any
+// failure (a configuration value out of range: `KBK_STATUS_INVALID_ARGUMENT`)
+// the gateway keeps its state. Free the runtime with
+// `kbk_gateway_runtime_free`.
+kbk_status kbk_gateway_runtime_start(struct kbk_gateway *gateway,
+                                     const struct kbk_gateway_runtime_config *config,
+                                     struct kbk_gateway_runtime **out);
+
+// Stops taking orders, applies everything already submitted, joins the
+// sequencer thread and gives the state back to `gateway` (the handle the
+// runtime was started from), synchronous again; the final counters into
+// `*out_stats`. Reports not yet polled stay with their producers.
+// `KBK_STATUS_RUNTIME_SHARD_FAILED` when the sequencer failed (a panic in
+// the engine: a bug): `gateway` is then poisoned.
+kbk_status kbk_gateway_runtime_shutdown(struct kbk_gateway_runtime *runtime,
+                                        struct kbk_gateway *gateway,
+                                        struct kbk_gateway_runtime_counters *out_stats);
+
+// Frees a gateway runtime; NULL is fine. A runtime still running is shut
+// down first and its state dropped: the gateway it took stays
+// `KBK_STATUS_IN_USE` (free it).
+void kbk_gateway_runtime_free(struct kbk_gateway_runtime *runtime);
+
+// The counters so far into `*out` (the final ones after shutdown).
+kbk_status kbk_gateway_runtime_stats(const struct kbk_gateway_runtime *runtime,
+                                     struct kbk_gateway_runtime_counters *out);
+
+// Whether the sequencer failed (a panic in the engine: a bug) into
+// `*out` (0 or 1); shut the runtime down then.
+kbk_status kbk_gateway_runtime_failed(const struct kbk_gateway_runtime *runtime, uint8_t *out);
+
+// The best bid and ask of instrument `id` as last published, read without
+// locks, into `*out` (`KBK_STATUS_NOT_FOUND` for an instrument not listed
+// or with `depth` = 0).
+kbk_status kbk_gateway_runtime_quote(const struct kbk_gateway_runtime *runtime,
+                                     uint32_t id,
+                                     struct kbk_quote *out);
+
+// Writes up to `cap` published price levels of instrument `id`'s `side`
+// (`KBK_SIDE_*`), best first, into `levels`; their number into `*out_n`.
+kbk_status kbk_gateway_runtime_depth(const struct kbk_gateway_runtime *runtime,
+                                     uint32_t id,
+                                     uint8_t side_v,
+                                     struct kbk_level *levels,
+                                     size_t cap,
+                                     size_t *out_n);
+
+// A subscriber to the market event stream (order log and trades; the
+// events' `instrument` is the instrument id), from the next event, into
+// `*out`; read it with `kbk_subscriber_poll`, free it with
+// `kbk_subscriber_free`. `KBK_STATUS_NOT_FOUND` with `event_capacity` = 0.
+kbk_status kbk_gateway_runtime_subscribe(const struct kbk_gateway_runtime *runtime,
+                                         struct kbk_subscriber **out);
+
+// A new producer of `runtime` into `*out`
+// (`KBK_STATUS_RUNTIME_NO_PRODUCER` when `max_producers` were made).
+// Free it with `kbk_gateway_producer_free`.
+kbk_status kbk_gateway_runtime_producer_new(const struct kbk_gateway_runtime *runtime,
+                                            struct kbk_gateway_producer **out);
+
+// Frees a producer; NULL is fine. Reports about its orders are discarded
+// from then on.
+void kbk_gateway_producer_free(struct kbk_gateway_producer *producer);
+
+// Submits `n` orders (in batches of at most `batch`), all or nothing:
+// `KBK_STATUS_RUNTIME_FULL` when the queue has no room for all of them or
+// too many reports are unpolled (poll, then retry);
+// `KBK_STATUS_RUNTIME_CLOSED` after shutdown; `KBK_STATUS_INVALID_ARGUMENT`
+// for more orders than the queue ever holds (`batch` x `queue_batches`:
+// use `kbk_gateway_producer_submit_wait`) or orders out of range as for
+// `kbk_gateway_apply`. With any of them nothing was submitted.
+kbk_status kbk_gateway_producer_submit(struct kbk_gateway_producer *producer,
+                                       const struct kbk_gateway_order *orders,
+                                       size_t n);
+
+// Submits `n` orders, waiting while the queue is full; reports that arrive
+// meanwhile are kept for `kbk_gateway_producer_poll`.
+// `KBK_STATUS_RUNTIME_CLOSED`: shut down (the orders not yet in were not
+// submitted).
+kbk_status kbk_gateway_producer_submit_wait(struct kbk_gateway_producer *producer,
+                                            const struct kbk_gateway_order *orders,
+                                            size_t n);
+
+// Writes up to `cap` reports that have arrived, oldest first, into
+// `reports`; their number (possibly 0) into `*out_n`. Those that do not
+// fit stay for the next poll.
+kbk_status kbk_gateway_producer_poll(struct kbk_gateway_producer *producer,
+                                     struct kbk_gateway_report *reports,
+                                     size_t cap,
+                                     size_t *out_n);
+
+// As `kbk_gateway_producer_poll`, waiting up to `timeout_ns` nanoseconds
+// (at most one hour) for a report when none is there.
+kbk_status kbk_gateway_producer_poll_timeout(struct kbk_gateway_producer *producer,
+                                             uint64_t timeout_ns,
+                                             struct kbk_gateway_report *reports,
+                                             size_t cap,
+                                             size_t *out_n);
+
+// The number of reports this producer holds that a poll would return
+// now (already taken from the runtime) into `*out`; call
+// `kbk_gateway_producer_poll` for those still in the runtime.
+kbk_status kbk_gateway_producer_pending(struct kbk_gateway_producer *producer, size_t *out);
+
+// The number of batches this producer submitted that the sequencer has
+// not taken yet into `*out`.
+kbk_status kbk_gateway_producer_queued_batches(struct kbk_gateway_producer *producer, size_t *out);
+
+// Opens a cash account (as `kbk_gateway_open_account`) on a running
+// gateway, in sequence with the orders: every batch submitted after this
+// call returns sees it. The pending outcome (the account index) into
+// `*out` (`kbk_gateway_control_wait`; free it with
+// `kbk_gateway_control_free`).
+kbk_status kbk_gateway_runtime_open_account(const struct kbk_gateway_runtime *runtime,
+                                            uint64_t owner,
+                                            int64_t cash,
+                                            struct kbk_gateway_control **out);
+
+// Pays `amount` into account `account` of a running gateway (as
+// `kbk_gateway_deposit`), in sequence with the orders (outcome 0).
+kbk_status kbk_gateway_runtime_deposit(const struct kbk_gateway_runtime *runtime,
+                                       uint32_t account,
+                                       int64_t amount,
+                                       struct kbk_gateway_control **out);
+
+// Issues a certificate on a running gateway (as `kbk_gateway_issue`), in
+// sequence with the orders (outcome: the serial).
+kbk_status kbk_gateway_runtime_issue(const struct kbk_gateway_runtime *runtime,
+                                     uint32_t holder,
+                                     uint32_t instrument,
+                                     uint64_t shares,
+                                     struct kbk_gateway_control **out);
+
+// Waits up to `timeout_ns` nanoseconds (at most one hour) for the
+// control's outcome: `KBK_STATUS_OK` with its result (account index, 0,
+// or serial) in `*out_result`; the gateway's status when refused (nothing
+// changed); `KBK_STATUS_RUNTIME_PENDING` when not applied yet. Once
+// known, the outcome is given again by every later call.
+kbk_status kbk_gateway_control_wait(const struct kbk_gateway_control *control,
+                                    uint64_t timeout_ns,
+                                    uint64_t *out_result);
+
+// Frees a control handle; NULL is fine (the control still applies).
+void kbk_gateway_control_free(struct kbk_gateway_control *control);
 
 // A CA with user id `user_id`, name `name` and (a copy of) `key` into
 // `*out`. Free it with `kbk_ca_free`.

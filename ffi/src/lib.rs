@@ -32,6 +32,7 @@
 pub mod book;
 pub mod crypto;
 pub mod exchange;
+pub mod gateway;
 pub mod identity;
 pub mod message;
 pub mod oob;
@@ -41,6 +42,8 @@ pub mod status;
 
 #[cfg(test)]
 mod abi_exchange_tests;
+#[cfg(test)]
+mod abi_gateway_tests;
 #[cfg(test)]
 mod abi_runtime_tests;
 #[cfg(test)]

@@ -1249,6 +1249,15 @@ impl Handle for SubscriberHandle {
     }
 }
 
+/// A new subscriber handle for `s`.
+pub(crate) fn new_subscriber(s: Subscriber) -> *mut kbk_subscriber {
+    into_raw(SubscriberHandle {
+        header: Header::new(SubscriberHandle::MAGIC),
+        s,
+    })
+    .cast::<kbk_subscriber>()
+}
+
 /// A subscriber to shard `shard`'s market events into `*out`: from the
 /// next event, or with `from_oldest` = 1 from the oldest the ring still
 /// holds. `KBK_STATUS_NOT_FOUND` for a shard the runtime does not have.

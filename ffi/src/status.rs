@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// stable: codes are only ever added. Ranges: 0..=99 general, 100..=199 the
 /// order book and market, 200..=299 out-of-band verification, 300..=399
 /// keys, messages, identities, certificates and the register, 400..=499
-/// settlement and the exchange; 500..=599 the concurrent runtime.
+/// settlement and the exchange; 500..=599 the concurrent runtime; 600..=699
+/// the trusted gateway.
 pub type kbk_status = u32;
 
 /// Success.
@@ -213,6 +214,23 @@ pub const KBK_STATUS_RUNTIME_PENDING: kbk_status = 507;
 /// back.
 pub const KBK_STATUS_RUNTIME_SHARD_FAILED: kbk_status = 508;
 
+/// Gateway: bad instrument rules (lot, band, tick value must be positive,
+/// the band non-empty, the largest quantity at least one lot).
+pub const KBK_STATUS_GATEWAY_BAD_INSTRUMENT: kbk_status = 600;
+/// Gateway: no instrument with this index.
+pub const KBK_STATUS_GATEWAY_UNKNOWN_INSTRUMENT: kbk_status = 601;
+/// Gateway: no account with this index.
+pub const KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT: kbk_status = 602;
+/// Gateway: a zero or negative quantity or amount.
+pub const KBK_STATUS_GATEWAY_BAD_AMOUNT: kbk_status = 603;
+/// Gateway: an amount would overflow (an account, or a 64-bit answer).
+pub const KBK_STATUS_GATEWAY_OVERFLOW: kbk_status = 604;
+/// Gateway: more than 2^32 - 1 accounts, instruments or certificates.
+pub const KBK_STATUS_GATEWAY_FULL: kbk_status = 605;
+/// Gateway: `kbk_gateway_check_invariants` found a violation (the last
+/// error lists them).
+pub const KBK_STATUS_GATEWAY_INVARIANT: kbk_status = 606;
+
 /// The static message of a status (never NULL; "unknown status" for codes
 /// this library does not know).
 pub(crate) fn message(s: kbk_status) -> &'static CStr {
@@ -240,6 +258,13 @@ pub(crate) fn message(s: kbk_status) -> &'static CStr {
         KBK_STATUS_RUNTIME_SHARD_FAILED => {
             c"runtime: a shard's sequencer failed; its handles are poisoned"
         }
+        KBK_STATUS_GATEWAY_BAD_INSTRUMENT => c"gateway: bad instrument rules",
+        KBK_STATUS_GATEWAY_UNKNOWN_INSTRUMENT => c"gateway: unknown instrument index",
+        KBK_STATUS_GATEWAY_UNKNOWN_ACCOUNT => c"gateway: unknown account index",
+        KBK_STATUS_GATEWAY_BAD_AMOUNT => c"gateway: quantity or amount must be positive",
+        KBK_STATUS_GATEWAY_OVERFLOW => c"gateway: amount overflows",
+        KBK_STATUS_GATEWAY_FULL => c"gateway: too many accounts, instruments or certificates",
+        KBK_STATUS_GATEWAY_INVARIANT => c"gateway: invariant violated",
         KBK_STATUS_BOOK_UNKNOWN_ORDER => c"book: unknown order",
         KBK_STATUS_BOOK_INVALID_QUANTITY => c"book: invalid quantity",
         KBK_STATUS_BOOK_LOT_SIZE => c"book: quantity is not a multiple of the lot size",
@@ -482,7 +507,7 @@ fn check_header<'a, H: Handle>(h: *const H) -> Res<&'a Header> {
     if header.lent.load(Ordering::Acquire) {
         return Err(Fail::new(
             KBK_STATUS_IN_USE,
-            "its contents run on a runtime (until kbk_runtime_shutdown)",
+            "its contents run on a runtime (until its shutdown)",
         ));
     }
     Ok(header)
@@ -1042,7 +1067,7 @@ mod tests {
 
     #[test]
     fn every_status_has_a_message() {
-        for s in 0..600 {
+        for s in 0..700 {
             assert!(!message(s).to_bytes().is_empty());
         }
         // Every named status has its own message, and the numbers differ.

@@ -146,6 +146,32 @@ from ._native import (
     RuntimeStats,
     Subscriber,
 )
+from ._native import (
+    GATEWAY_ACCEPTED,
+    GATEWAY_BUY,
+    GATEWAY_CANCEL,
+    GATEWAY_DONE,
+    GATEWAY_DONE_CANCELLED,
+    GATEWAY_DONE_FILLED,
+    GATEWAY_FILL,
+    GATEWAY_ORDER_DTYPE,
+    GATEWAY_REFUSED,
+    GATEWAY_REPORT_DTYPE,
+    GATEWAY_SELL,
+    GATEWAY_TIF_FOK,
+    GATEWAY_TIF_GTC,
+    GATEWAY_TIF_IOC,
+    Gateway,
+    GatewayAccount,
+    GatewayCertificate,
+    GatewayOrderView,
+    GatewayOutcome,
+    GatewayProducer,
+    GatewayRuntime,
+    GatewayRuntimeStats,
+    GatewayStats,
+    GatewayTransfer,
+)
 from .errors import (
     Backpressure,
     ControlTimeout,
@@ -159,6 +185,7 @@ from .errors import (
     CryptoError,
     DecodeError,
     ExchangeError,
+    GatewayError,
     IdentityError,
     IdListError,
     InvariantViolation,
@@ -301,6 +328,103 @@ def lobster_top_of_book(
     return cols, summary
 
 
+# The integer range of each field of GATEWAY_ORDER_DTYPE.
+_GATEWAY_FIELDS: Dict[str, Any] = {
+    "tag": np.uint64,
+    "price": np.int64,
+    "qty": np.uint64,
+    "cert": np.uint64,
+    "order": np.uint64,
+    "account": np.uint32,
+    "instrument": np.uint32,
+    "kind": np.uint8,
+    "tif": np.uint8,
+}
+
+
+def gateway_orders(
+    kind: Any,
+    tag: Any,
+    account: Any,
+    instrument: Any = 0,
+    price: Any = 0,
+    qty: Any = 0,
+    cert: Any = 0,
+    order: Any = 0,
+    tif: Any = GATEWAY_TIF_GTC,
+) -> np.ndarray:
+    """A numpy array of :data:`GATEWAY_ORDER_DTYPE` from columns.
+
+    Every argument is an integer or a 1-D array-like of integers; scalars
+    are repeated to the length of the arrays, which must all have the same
+    length. ``kind`` is ``GATEWAY_BUY``, ``GATEWAY_SELL`` (covered by the
+    certificate serial ``cert``) or ``GATEWAY_CANCEL`` (of order number
+    ``order``); ``tif`` is ``GATEWAY_TIF_GTC``, ``_IOC`` or ``_FOK``.
+    Floats, booleans and other types raise ``TypeError``; values outside a
+    field's range (negative quantities, for example) raise ``ValueError``.
+    """
+    given = {
+        "kind": kind,
+        "tag": tag,
+        "account": account,
+        "instrument": instrument,
+        "price": price,
+        "qty": qty,
+        "cert": cert,
+        "order": order,
+        "tif": tif,
+    }
+    cols: Dict[str, np.ndarray] = {}
+    length: Optional[int] = None
+    for name, value in given.items():
+        col = np.asarray(value)
+        if col.dtype.kind not in "iu" or col.dtype == np.bool_:
+            raise TypeError(f"{name} must hold integers, not {col.dtype}")
+        if col.ndim > 1:
+            raise ValueError(f"{name} must be a scalar or one-dimensional")
+        if col.ndim == 1:
+            if length is not None and len(col) != length:
+                raise ValueError(f"{name} has {len(col)} values, other columns {length}")
+            length = len(col)
+        info = np.iinfo(_GATEWAY_FIELDS[name])
+        if col.size and (int(col.min()) < info.min or int(col.max()) > info.max):
+            raise ValueError(f"{name} has values outside {np.dtype(_GATEWAY_FIELDS[name]).name}")
+        cols[name] = col
+    if int(cols["kind"].max(initial=0)) > GATEWAY_CANCEL:
+        raise ValueError("kind must be GATEWAY_BUY, GATEWAY_SELL or GATEWAY_CANCEL (0..=2)")
+    if int(cols["tif"].max(initial=0)) > GATEWAY_TIF_FOK:
+        raise ValueError("tif must be GATEWAY_TIF_GTC, _IOC or _FOK (0..=2)")
+    out = np.zeros(1 if length is None else length, dtype=GATEWAY_ORDER_DTYPE)
+    for name, col in cols.items():
+        out[name] = col
+    return out
+
+
+def gateway_buy(
+    tag: int, account: int, instrument: int, price: int, qty: int, tif: int = GATEWAY_TIF_GTC
+) -> np.ndarray:
+    """One limit buy as a 1-element array of :data:`GATEWAY_ORDER_DTYPE`."""
+    return gateway_orders(GATEWAY_BUY, tag, account, instrument, price, qty, tif=tif)
+
+
+def gateway_sell(
+    tag: int,
+    account: int,
+    instrument: int,
+    price: int,
+    qty: int,
+    cert: int,
+    tif: int = GATEWAY_TIF_GTC,
+) -> np.ndarray:
+    """One limit sell covered by certificate ``cert``, as a 1-element array."""
+    return gateway_orders(GATEWAY_SELL, tag, account, instrument, price, qty, cert=cert, tif=tif)
+
+
+def gateway_cancel(tag: int, account: int, order: int) -> np.ndarray:
+    """A cancel of order number ``order`` of ``account``, as a 1-element array."""
+    return gateway_orders(GATEWAY_CANCEL, tag, account, order=order)
+
+
 __all__ = [
     "__version__",
     "errors",
@@ -437,4 +561,33 @@ __all__ = [
     "ControlTimeout",
     "refusal_codes",
     "matches_frame",
+    "GatewayError",
+    "Gateway",
+    "GatewayAccount",
+    "GatewayCertificate",
+    "GatewayOrderView",
+    "GatewayTransfer",
+    "GatewayStats",
+    "GatewayRuntime",
+    "GatewayProducer",
+    "GatewayRuntimeStats",
+    "GatewayOutcome",
+    "GATEWAY_ORDER_DTYPE",
+    "GATEWAY_REPORT_DTYPE",
+    "GATEWAY_BUY",
+    "GATEWAY_SELL",
+    "GATEWAY_CANCEL",
+    "GATEWAY_TIF_GTC",
+    "GATEWAY_TIF_IOC",
+    "GATEWAY_TIF_FOK",
+    "GATEWAY_ACCEPTED",
+    "GATEWAY_REFUSED",
+    "GATEWAY_FILL",
+    "GATEWAY_DONE",
+    "GATEWAY_DONE_FILLED",
+    "GATEWAY_DONE_CANCELLED",
+    "gateway_orders",
+    "gateway_buy",
+    "gateway_sell",
+    "gateway_cancel",
 ]

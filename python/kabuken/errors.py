@@ -259,7 +259,8 @@ class RequestRefused(ExchangeError):
 
 
 class InvariantViolation(ExchangeError):
-    """``Exchange.check_invariants`` found violations (``violations``)."""
+    """``Exchange.check_invariants`` or ``Gateway.check_invariants`` found
+    violations (``violations``)."""
 
     violations: List[str]
 
@@ -268,13 +269,22 @@ class InvariantViolation(ExchangeError):
         self.violations = list(violations)
 
 
+class GatewayError(_Kinded, ExchangeError):
+    """The trusted gateway refused a set-up call or query; nothing changed
+    (orders are refused with a report instead). ``kind``:
+    ``"bad_instrument"``, ``"duplicate_instrument"``,
+    ``"unknown_instrument"``, ``"unknown_account"``, ``"bad_amount"``,
+    ``"overflow"``, ``"full"``."""
+
+
 class KabukenRuntimeError(KabukenError):
     """The concurrent runtime family (:class:`kabuken.Runtime`)."""
 
 
 class RuntimeBusy(KabukenRuntimeError):
     """An ``Exchange``, ``Register`` or ``Ledger`` is owned by a running
-    :class:`kabuken.Runtime`; it is handed back by ``Runtime.shutdown()``."""
+    :class:`kabuken.Runtime` (a ``Gateway`` by a running
+    :class:`kabuken.GatewayRuntime`); it is handed back by ``shutdown()``."""
 
 
 class Backpressure(KabukenRuntimeError):
@@ -331,6 +341,7 @@ __all__ = [
     "ExchangeError",
     "RequestRefused",
     "InvariantViolation",
+    "GatewayError",
     "KabukenRuntimeError",
     "RuntimeBusy",
     "Backpressure",

@@ -16,6 +16,7 @@ mod convert;
 mod crypto;
 mod errors;
 mod exchange;
+mod gateway;
 mod identity;
 mod lobster;
 mod messages;
@@ -117,5 +118,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<runtime::MarketEvent>()?;
     m.add_class::<runtime::Lagged>()?;
     m.add_class::<runtime::Subscriber>()?;
+    // the compact trusted gateway
+    gateway::register(m)?;
     Ok(())
 }

@@ -41,7 +41,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn closed(py: Python<'_>) -> PyErr {
+pub fn closed(py: Python<'_>) -> PyErr {
     error(
         py,
         "RuntimeClosed",
@@ -69,7 +69,7 @@ fn backpressure(py: Python<'_>, what: &str) -> PyErr {
 }
 
 /// Seconds (float) as a `Duration`; `ValueError` when negative or not finite.
-fn seconds_arg(what: &str, s: f64) -> PyResult<Duration> {
+pub fn seconds_arg(what: &str, s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| {
         PyValueError::new_err(format!("{what} must be a finite number of seconds >= 0"))
     })
@@ -276,6 +276,22 @@ pub struct DepthSnapshot {
     asks: Vec<LevelInfo>,
 }
 
+impl DepthSnapshot {
+    /// The snapshot of `instrument` read from a depth channel.
+    pub fn read(instrument: u32, reader: &md::DepthReader) -> Self {
+        let s = reader.read();
+        DepthSnapshot {
+            instrument,
+            seq: s.seq,
+            version: s.version,
+            best_bid: s.best_bid(),
+            best_ask: s.best_ask(),
+            bids: s.bids.into_iter().map(Into::into).collect(),
+            asks: s.asks.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 #[pymethods]
 impl DepthSnapshot {
     fn __repr__(&self) -> String {
@@ -325,6 +341,15 @@ impl Lagged {
 #[pyclass(module = "kabuken._native", frozen)]
 pub struct Subscriber {
     inner: Mutex<md::Subscriber>,
+}
+
+impl Subscriber {
+    /// Wraps an engine subscriber.
+    pub fn wrap(s: md::Subscriber) -> Self {
+        Subscriber {
+            inner: Mutex::new(s),
+        }
+    }
 }
 
 fn poll_object(py: Python<'_>, p: md::Poll) -> PyResult<Option<Py<PyAny>>> {
