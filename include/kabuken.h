@@ -305,6 +305,10 @@
 // `kbk_gateway_order.tif`: fill or kill.
 #define KBK_GATEWAY_TIF_FOK 2
 
+// Time in force: day order (expires at `kbk_gateway_end_of_day` /
+// `kbk_gateway_runtime_end_of_day`).
+#define KBK_GATEWAY_TIF_DAY 3
+
 // `kbk_gateway_report.kind`: the request was accepted (`order` is the new
 // order's number; for a cancel, the cancelled order's).
 #define KBK_GATEWAY_ACCEPTED 0
@@ -329,6 +333,9 @@
 // `kbk_gateway_report.code` of a done report: cancelled (by request, or
 // an IOC/FOK remainder).
 #define KBK_GATEWAY_DONE_CANCELLED 1
+
+// `KBK_GATEWAY_DONE` code: a day order expired at the end of the day.
+#define KBK_GATEWAY_DONE_EXPIRED 2
 
 // `kbk_gateway_cert_info.state`: live (may be sold).
 #define KBK_GATEWAY_CERT_LIVE 1
@@ -3087,7 +3094,7 @@ kbk_status kbk_gateway_issue(struct kbk_gateway *gateway,
                              uint64_t *out_serial);
 
 // Applies `n` orders (at most 2^24 per call) in order (sequence numbers
-// continue from the requests applied so far), synchronously. Their reports join the
+// continue from `kbk_gateway_next_seq`), synchronously. Their reports join the
 // gateway's report queue; up to `cap` of the queue's oldest reports are
 // written into `reports` and their number into `*out_n`; the rest stay
 // queued for `kbk_gateway_take_reports` (`kbk_gateway_pending_reports`
@@ -3110,6 +3117,17 @@ kbk_status kbk_gateway_apply_callback(struct kbk_gateway *gateway,
                                       size_t n,
                                       kbk_gateway_report_callback callback,
                                       void *userdata);
+
+// The end of the trading day: every day order (`KBK_GATEWAY_TIF_DAY`)
+// expires, giving back its cash and certificate; their
+// `KBK_GATEWAY_DONE` reports (code `KBK_GATEWAY_DONE_EXPIRED`) join the
+// report queue (`kbk_gateway_take_reports`); how many expired into
+// `*out_expired`.
+kbk_status kbk_gateway_end_of_day(struct kbk_gateway *gateway, uint64_t *out_expired);
+
+// The sequence number the next order or control gets (1 at first; a
+// runtime started on the gateway continues from it).
+kbk_status kbk_gateway_next_seq(struct kbk_gateway *gateway, uint64_t *out);
 
 // Writes up to `cap` queued reports of `kbk_gateway_apply`, oldest first,
 // into `reports`; their number into `*out_n`.
@@ -3334,6 +3352,12 @@ kbk_status kbk_gateway_runtime_open_account(const struct kbk_gateway_runtime *ru
                                             uint64_t owner,
                                             int64_t cash,
                                             struct kbk_gateway_control **out);
+
+// Ends the trading day on a running gateway (as `kbk_gateway_end_of_day`),
+// in sequence with the orders (outcome: how many day orders expired; their
+// reports go to the producers of the orders).
+kbk_status kbk_gateway_runtime_end_of_day(const struct kbk_gateway_runtime *runtime,
+                                          struct kbk_gateway_control **out);
 
 // Pays `amount` into account `account` of a running gateway (as
 // `kbk_gateway_deposit`), in sequence with the orders (outcome 0).

@@ -153,7 +153,8 @@ fn to_c(o: &GatewayOrder) -> kbk_gateway_order {
 
 fn engine_reports(g: &mut Gateway, orders: &[GatewayOrder]) -> Vec<kbk_gateway_report> {
     let mut out = Vec::new();
-    g.apply_batch(0, 1, orders, &mut out);
+    let first = g.next_seq();
+    g.apply_batch(0, first, orders, &mut out);
     out.iter().map(|(_, r)| report_to_c(r)).collect()
 }
 
@@ -405,7 +406,39 @@ fn the_gateway_runtime_through_c_agrees_with_the_engine() {
     }
     let orders = flow(9, prelude);
     let (mut g, c, _) = both();
-    prelude(&mut g);
+    // The engine takes the same three controls, with the sequence numbers
+    // the running gateway gives them (1, 2, 3; the third is refused).
+    let mut sink = Vec::new();
+    g.apply_control(
+        1,
+        &engine::runtime::gateway::GatewayControl::Deposit {
+            account: 1,
+            amount: 700,
+        },
+        &mut sink,
+    )
+    .unwrap();
+    g.apply_control(
+        2,
+        &engine::runtime::gateway::GatewayControl::Issue {
+            holder: 2,
+            instrument: 1,
+            shares: 90,
+        },
+        &mut sink,
+    )
+    .unwrap();
+    assert!(g
+        .apply_control(
+            3,
+            &engine::runtime::gateway::GatewayControl::Deposit {
+                account: 99,
+                amount: 700,
+            },
+            &mut sink,
+        )
+        .is_err());
+    assert!(sink.is_empty());
     let serial = g.certificate_count();
     let want = engine_reports(&mut g, &orders);
     let corders: Vec<kbk_gateway_order> = orders.iter().map(to_c).collect();

@@ -20,7 +20,7 @@ use engine::certs::{CertIdKey, IdState};
 use engine::runtime::gateway::{
     DocumentInfo, Gateway, GatewayConfig, GatewayControl, GatewayControlHandle, GatewayError,
     GatewayInstrument, GatewayOrder, GatewayReport, GatewayRuntime, GatewayRuntimeStats,
-    GatewaySubmitError, OrderKind, ReportSink, TIF_FOK,
+    GatewaySubmitError, OrderKind, ReportSink, TIF_DAY,
 };
 use engine::runtime::marketdata::{DepthReader, DepthSnapshot};
 use engine::types::Side;
@@ -42,6 +42,9 @@ pub const KBK_GATEWAY_TIF_GTC: u8 = 0;
 pub const KBK_GATEWAY_TIF_IOC: u8 = 1;
 /// `kbk_gateway_order.tif`: fill or kill.
 pub const KBK_GATEWAY_TIF_FOK: u8 = 2;
+/// Time in force: day order (expires at `kbk_gateway_end_of_day` /
+/// `kbk_gateway_runtime_end_of_day`).
+pub const KBK_GATEWAY_TIF_DAY: u8 = 3;
 /// `kbk_gateway_report.kind`: the request was accepted (`order` is the new
 /// order's number; for a cancel, the cancelled order's).
 pub const KBK_GATEWAY_ACCEPTED: u8 = 0;
@@ -61,6 +64,8 @@ pub const KBK_GATEWAY_DONE_FILLED: u16 = 0;
 /// `kbk_gateway_report.code` of a done report: cancelled (by request, or
 /// an IOC/FOK remainder).
 pub const KBK_GATEWAY_DONE_CANCELLED: u16 = 1;
+/// `KBK_GATEWAY_DONE` code: a day order expired at the end of the day.
+pub const KBK_GATEWAY_DONE_EXPIRED: u16 = 2;
 /// `kbk_gateway_cert_info.state`: live (may be sold).
 pub const KBK_GATEWAY_CERT_LIVE: u8 = 1;
 /// `kbk_gateway_cert_info.state`: reserved to the sell order `reserved_by`.
@@ -216,9 +221,9 @@ fn orders_arg(p: *const kbk_gateway_order, n: usize) -> Res<Vec<GatewayOrder>> {
                 o.kind
             )));
         }
-        if o.tif > TIF_FOK {
+        if o.tif > TIF_DAY {
             return Err(Fail::arg(format!(
-                "orders[{i}].tif must be 0..=2, got {}",
+                "orders[{i}].tif must be 0..=3, got {}",
                 o.tif
             )));
         }
@@ -608,7 +613,7 @@ impl ReportSink for Pending<'_> {
 }
 
 /// Applies `n` orders (at most 2^24 per call) in order (sequence numbers
-/// continue from the requests applied so far), synchronously. Their reports join the
+/// continue from `kbk_gateway_next_seq`), synchronously. Their reports join the
 /// gateway's report queue; up to `cap` of the queue's oldest reports are
 /// written into `reports` and their number into `*out_n`; the rest stay
 /// queued for `kbk_gateway_take_reports` (`kbk_gateway_pending_reports`
@@ -629,7 +634,7 @@ pub extern "C" fn kbk_gateway_apply(
         let os = orders_arg(orders, n)?;
         let dst = slice_mut(reports, cap, "reports")?;
         let o = crate::status::out(out_n, "out_n")?;
-        let seq = h.gw.stats().requests + 1;
+        let seq = h.gw.next_seq();
         h.gw.apply_batch(0, seq, &os, &mut Pending(&mut h.pending));
         take_into(&mut h.pending, dst, o);
         Ok(())
@@ -680,8 +685,38 @@ pub extern "C" fn kbk_gateway_apply_callback(
     gw_mut(gateway, |h| {
         let cb = callback.ok_or_else(|| Fail::null("callback"))?;
         let os = orders_arg(orders, n)?;
-        let seq = h.gw.stats().requests + 1;
+        let seq = h.gw.next_seq();
         h.gw.apply_batch(0, seq, &os, &mut Callback { cb, ud: userdata });
+        Ok(())
+    })
+}
+
+/// The end of the trading day: every day order (`KBK_GATEWAY_TIF_DAY`)
+/// expires, giving back its cash and certificate; their
+/// `KBK_GATEWAY_DONE` reports (code `KBK_GATEWAY_DONE_EXPIRED`) join the
+/// report queue (`kbk_gateway_take_reports`); how many expired into
+/// `*out_expired`.
+#[no_mangle]
+pub extern "C" fn kbk_gateway_end_of_day(
+    gateway: *mut kbk_gateway,
+    out_expired: *mut u64,
+) -> kbk_status {
+    gw_mut(gateway, |h| {
+        let o = crate::status::out(out_expired, "out_expired")?;
+        let seq = h.gw.next_seq();
+        let n = h.gw.end_of_day(seq, &mut Pending(&mut h.pending));
+        o.set(n);
+        Ok(())
+    })
+}
+
+/// The sequence number the next order or control gets (1 at first; a
+/// runtime started on the gateway continues from it).
+#[no_mangle]
+pub extern "C" fn kbk_gateway_next_seq(gateway: *mut kbk_gateway, out: *mut u64) -> kbk_status {
+    gw_mut(gateway, |h| {
+        let o = crate::status::out(out, "out")?;
+        o.set(h.gw.next_seq());
         Ok(())
     })
 }
@@ -1313,9 +1348,11 @@ pub extern "C" fn kbk_gateway_runtime_start(
                 );
                 Ok(())
             }
-            // The checks above are the engine's: a refusal here means the
-            // engine changed its rules, and the state is gone with it.
-            Err(e) => panic!("gateway runtime refused to start after the checks: {e}"),
+            // The engine hands the gateway back with its refusal.
+            Err(e) => {
+                held.get().gw.put(*e.gateway);
+                Err(Fail::new(KBK_STATUS_INVALID_ARGUMENT, e.reason))
+            }
         }
     })
 }
@@ -1733,6 +1770,17 @@ pub extern "C" fn kbk_gateway_runtime_open_account(
     out: *mut *mut kbk_gateway_control,
 ) -> kbk_status {
     control(runtime, GatewayControl::OpenAccount { owner, cash }, out)
+}
+
+/// Ends the trading day on a running gateway (as `kbk_gateway_end_of_day`),
+/// in sequence with the orders (outcome: how many day orders expired; their
+/// reports go to the producers of the orders).
+#[no_mangle]
+pub extern "C" fn kbk_gateway_runtime_end_of_day(
+    runtime: *const kbk_gateway_runtime,
+    out: *mut *mut kbk_gateway_control,
+) -> kbk_status {
+    control(runtime, GatewayControl::EndOfDay, out)
 }
 
 /// Pays `amount` into account `account` of a running gateway (as

@@ -152,12 +152,14 @@ from ._native import (
     GATEWAY_CANCEL,
     GATEWAY_DONE,
     GATEWAY_DONE_CANCELLED,
+    GATEWAY_DONE_EXPIRED,
     GATEWAY_DONE_FILLED,
     GATEWAY_FILL,
     GATEWAY_ORDER_DTYPE,
     GATEWAY_REFUSED,
     GATEWAY_REPORT_DTYPE,
     GATEWAY_SELL,
+    GATEWAY_TIF_DAY,
     GATEWAY_TIF_FOK,
     GATEWAY_TIF_GTC,
     GATEWAY_TIF_IOC,
@@ -392,8 +394,8 @@ def gateway_orders(
         cols[name] = col
     if int(cols["kind"].max(initial=0)) > GATEWAY_CANCEL:
         raise ValueError("kind must be GATEWAY_BUY, GATEWAY_SELL or GATEWAY_CANCEL (0..=2)")
-    if int(cols["tif"].max(initial=0)) > GATEWAY_TIF_FOK:
-        raise ValueError("tif must be GATEWAY_TIF_GTC, _IOC or _FOK (0..=2)")
+    if int(cols["tif"].max(initial=0)) > GATEWAY_TIF_DAY:
+        raise ValueError("tif must be GATEWAY_TIF_GTC, _IOC, _FOK or _DAY (0..=3)")
     out = np.zeros(1 if length is None else length, dtype=GATEWAY_ORDER_DTYPE)
     for name, col in cols.items():
         out[name] = col
@@ -580,12 +582,14 @@ __all__ = [
     "GATEWAY_TIF_GTC",
     "GATEWAY_TIF_IOC",
     "GATEWAY_TIF_FOK",
+    "GATEWAY_TIF_DAY",
     "GATEWAY_ACCEPTED",
     "GATEWAY_REFUSED",
     "GATEWAY_FILL",
     "GATEWAY_DONE",
     "GATEWAY_DONE_FILLED",
     "GATEWAY_DONE_CANCELLED",
+    "GATEWAY_DONE_EXPIRED",
     "gateway_orders",
     "gateway_buy",
     "gateway_sell",

@@ -44,12 +44,14 @@ pub const GATEWAY_CANCEL: u8 = 2;
 pub const GATEWAY_TIF_GTC: u8 = kg::TIF_GTC;
 pub const GATEWAY_TIF_IOC: u8 = kg::TIF_IOC;
 pub const GATEWAY_TIF_FOK: u8 = kg::TIF_FOK;
+pub const GATEWAY_TIF_DAY: u8 = kg::TIF_DAY;
 pub const GATEWAY_ACCEPTED: u8 = kg::ReportKind::Accepted as u8;
 pub const GATEWAY_REFUSED: u8 = kg::ReportKind::Refused as u8;
 pub const GATEWAY_FILL: u8 = kg::ReportKind::Fill as u8;
 pub const GATEWAY_DONE: u8 = kg::ReportKind::Done as u8;
 pub const GATEWAY_DONE_FILLED: u16 = kg::DoneReason::Filled as u16;
 pub const GATEWAY_DONE_CANCELLED: u16 = kg::DoneReason::Cancelled as u16;
+pub const GATEWAY_DONE_EXPIRED: u16 = kg::DoneReason::Expired as u16;
 
 const ORDER_WORDS: usize = 7;
 const REPORT_WORDS: usize = 8;
@@ -183,9 +185,9 @@ pub fn orders_arg(ob: &Bound<'_, PyAny>) -> PyResult<Vec<kg::GatewayOrder>> {
                 "orders[{i}].kind must be 0..=2 (GATEWAY_BUY, GATEWAY_SELL, GATEWAY_CANCEL), got {kind}"
             )));
         }
-        if tif > kg::TIF_FOK {
+        if tif > kg::TIF_DAY {
             return Err(PyValueError::new_err(format!(
-                "orders[{i}].tif must be 0..=2 (GATEWAY_TIF_GTC, _IOC, _FOK), got {tif}"
+                "orders[{i}].tif must be 0..=3 (GATEWAY_TIF_GTC, _IOC, _FOK, _DAY), got {tif}"
             )));
         }
         if tail[2..] != [0; 6] {
@@ -520,11 +522,26 @@ impl Gateway {
         let g = self.g_mut()?;
         let out = py.detach(move || {
             let mut out: Vec<(u16, kg::GatewayReport)> = Vec::with_capacity(os.len() * 2);
-            let seq = g.stats().requests + 1;
+            let seq = g.next_seq();
             g.apply_batch(0, seq, &os, &mut out);
             out
         });
         reports_array(py, out.into_iter().map(|(_, r)| r))
+    }
+    /// The end of the trading day: every day order (`GATEWAY_TIF_DAY`)
+    /// expires, giving back its cash and certificate; returns the reports
+    /// (`GATEWAY_DONE` with code `GATEWAY_DONE_EXPIRED`), as `apply` does.
+    fn end_of_day<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let g = self.g_mut()?;
+        let mut out: Vec<(u16, kg::GatewayReport)> = Vec::new();
+        let seq = g.next_seq();
+        g.end_of_day(seq, &mut out);
+        reports_array(py, out.into_iter().map(|(_, r)| r))
+    }
+    /// The sequence number the next order or control gets.
+    #[getter]
+    fn next_seq(&self) -> PyResult<u64> {
+        Ok(self.g()?.next_seq())
     }
     /// Account `account`, or None.
     fn account(&self, account: u32) -> PyResult<Option<GatewayAccount>> {
@@ -1104,11 +1121,10 @@ impl GatewayRuntime {
             .collect();
         let rt = match py.detach(move || kg::GatewayRuntime::start(g, cfg)) {
             Ok(rt) => rt,
-            // Checked above; the engine's refusal would mean it changed its
-            // rules (and the state went with it).
+            // The engine hands the gateway back with its refusal.
             Err(e) => {
-                owner_mut(py, &gateway).inner.fail();
-                return Err(config_error(py, e));
+                owner_mut(py, &gateway).inner.put(*e.gateway);
+                return Err(config_error(py, e.reason));
             }
         };
         let readers = ids
@@ -1169,6 +1185,14 @@ impl GatewayRuntime {
     fn open_account(&self, py: Python<'_>, owner: u64, cash: i64, timeout: f64) -> PyResult<u32> {
         let r = self.control(py, kg::GatewayControl::OpenAccount { owner, cash }, timeout)?;
         Ok(u32::try_from(r).expect("an account index is a u32"))
+    }
+    /// Ends the trading day while the runtime runs, after every array
+    /// submitted before and before any submitted after (as
+    /// `open_account`): day orders expire, their reports go to their
+    /// producers; returns how many expired.
+    #[pyo3(signature = (timeout=10.0))]
+    fn end_of_day(&self, py: Python<'_>, timeout: f64) -> PyResult<u64> {
+        self.control(py, kg::GatewayControl::EndOfDay, timeout)
     }
     /// Pays `amount` into account `account` while the runtime runs, in
     /// sequence with the orders (as `open_account`).
@@ -1305,11 +1329,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GATEWAY_TIF_GTC", GATEWAY_TIF_GTC)?;
     m.add("GATEWAY_TIF_IOC", GATEWAY_TIF_IOC)?;
     m.add("GATEWAY_TIF_FOK", GATEWAY_TIF_FOK)?;
+    m.add("GATEWAY_TIF_DAY", GATEWAY_TIF_DAY)?;
     m.add("GATEWAY_ACCEPTED", GATEWAY_ACCEPTED)?;
     m.add("GATEWAY_REFUSED", GATEWAY_REFUSED)?;
     m.add("GATEWAY_FILL", GATEWAY_FILL)?;
     m.add("GATEWAY_DONE", GATEWAY_DONE)?;
     m.add("GATEWAY_DONE_FILLED", GATEWAY_DONE_FILLED)?;
     m.add("GATEWAY_DONE_CANCELLED", GATEWAY_DONE_CANCELLED)?;
+    m.add("GATEWAY_DONE_EXPIRED", GATEWAY_DONE_EXPIRED)?;
     Ok(())
 }

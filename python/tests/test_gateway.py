@@ -302,7 +302,7 @@ def test_bad_orders_raise_and_apply_nothing() -> None:
     with pytest.raises(ValueError, match=r"orders\[1\]\.kind"):
         g.apply(bad)
     bad["kind"][1] = k.GATEWAY_BUY
-    bad["tif"][1] = 3
+    bad["tif"][1] = 4
     with pytest.raises(ValueError, match=r"orders\[1\]\.tif"):
         g.apply(bad)
     # Reserved padding bytes must be zero.
@@ -337,7 +337,7 @@ def test_order_helpers_refuse_bad_values() -> None:
     with pytest.raises(ValueError):
         k.gateway_orders(3, 1, 0)
     with pytest.raises(ValueError):
-        k.gateway_orders(k.GATEWAY_BUY, 1, 0, tif=3)
+        k.gateway_orders(k.GATEWAY_BUY, 1, 0, tif=4)
     with pytest.raises(ValueError):
         k.gateway_orders(k.GATEWAY_BUY, [1, 2], [0, 1, 2])
     with pytest.raises(ValueError):
@@ -403,9 +403,11 @@ def test_the_runtime_takes_the_gateway_and_gives_it_back() -> None:
     with pytest.raises(E.RuntimeClosed):
         rt.depth(INST_ID)
     assert rt.stats().orders == 3
-    # Synchronous again, sequence numbers continuing.
+    # Synchronous again, sequence numbers continuing: 3 orders and the 5
+    # controls that reached the sequencer (refused ones too) took 1..=8.
+    assert g.next_seq == 9
     r = g.apply(k.gateway_buy(4, bob, inst, 100, 100))
-    assert r["kind"][0] == k.GATEWAY_ACCEPTED and r["seq"][0] == 4
+    assert r["kind"][0] == k.GATEWAY_ACCEPTED and r["seq"][0] == 9
 
 
 def test_several_threads_with_tiny_queues_get_every_order_answered_once() -> None:
@@ -628,3 +630,39 @@ def test_reports_held_by_the_producer_count_against_its_credit() -> None:
         assert p.poll()["tag"].tolist() == [1]
         p.submit(k.gateway_buy(2, bob, inst, 10, 100))
     assert g.stats().requests == 2
+
+
+# ---- day orders -------------------------------------------------------------------
+
+
+def test_day_orders_expire_at_the_end_of_the_day() -> None:
+    g, inst, alice, bob, cert = market()
+    r = g.apply(np.concatenate([
+        k.gateway_sell(1, alice, inst, 3_000, 300, cert, tif=k.GATEWAY_TIF_DAY),
+        k.gateway_buy(2, bob, inst, 2_000, 100),
+    ]))
+    assert list(r["kind"]) == [k.GATEWAY_ACCEPTED, k.GATEWAY_ACCEPTED]
+    done = g.end_of_day()
+    assert len(done) == 1
+    assert int(done["kind"][0]) == k.GATEWAY_DONE and int(done["code"][0]) == k.GATEWAY_DONE_EXPIRED
+    assert int(done["tag"][0]) == 1 and int(done["cert"][0]) == cert and int(done["seq"][0]) == 3
+    assert g.next_seq == 4
+    g.check_invariants()
+    # On the runtime: sequence numbers continue; the end of the day comes
+    # after the array submitted before it.
+    rt = k.GatewayRuntime(g)
+    p = rt.producer()
+    p.submit_wait(k.gateway_buy(7, bob, inst, 2_100, 200, tif=k.GATEWAY_TIF_DAY))
+    assert rt.end_of_day() == 1
+    got: List[np.ndarray] = []
+    while sum(len(x) for x in got) < 2:
+        got.append(p.poll(timeout=1.0))
+    reps = np.concatenate(got)
+    assert int(reps["seq"][0]) == 4 and int(reps["kind"][0]) == k.GATEWAY_ACCEPTED
+    assert int(reps["kind"][1]) == k.GATEWAY_DONE and int(reps["code"][1]) == k.GATEWAY_DONE_EXPIRED
+    rt.shutdown()
+    acct = g.account(bob)
+    assert acct is not None and acct.reserved == 200_000  # the GTC bid stays
+    g.check_invariants()
+    with pytest.raises(ValueError):
+        k.gateway_buy(8, bob, inst, 2_000, 100, tif=4)

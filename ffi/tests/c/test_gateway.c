@@ -688,7 +688,7 @@ static void bad_input(void) {
   o[1].kind = 3;
   CHECK_STATUS(kbk_gateway_apply(g, o, 2, rep, 8, &n), KBK_STATUS_INVALID_ARGUMENT);
   o[1].kind = KBK_GATEWAY_BUY;
-  o[1].tif = 3;
+  o[1].tif = 4;
   CHECK_STATUS(kbk_gateway_apply(g, o, 2, rep, 8, &n), KBK_STATUS_INVALID_ARGUMENT);
   o[1].tif = KBK_GATEWAY_TIF_FOK;
   o[1].reserved[5] = 1;
@@ -827,8 +827,87 @@ static void bad_input(void) {
   kbk_gateway_free(g);
 }
 
+/* Day orders expire at the end of the day, synchronously and on a running
+ * gateway (in sequence, reports to the order's producer); sequence numbers
+ * continue from the synchronous calls into the runtime. */
+static void day_orders(void) {
+  uint32_t inst = 0, alice = 0, bob = 0;
+  uint64_t cert = 0, expired = 9, next = 0;
+  kbk_gateway *g = market(&inst, &alice, &bob, &cert);
+  kbk_gateway_order o[2] = {sell(1, alice, inst, 3000, 300, cert), buy(2, bob, inst, 2000, 100)};
+  o[0].tif = KBK_GATEWAY_TIF_DAY;
+  kbk_gateway_report rep[16];
+  size_t n = 0;
+  CHECK_OK(kbk_gateway_apply(g, o, 2, rep, 16, &n));
+  CHECK(n == 2);
+  CHECK_OK(kbk_gateway_end_of_day(g, &expired));
+  CHECK(expired == 1);
+  CHECK_OK(kbk_gateway_take_reports(g, rep, 16, &n));
+  CHECK(n == 1 && rep[0].kind == KBK_GATEWAY_DONE && rep[0].code == KBK_GATEWAY_DONE_EXPIRED &&
+        rep[0].tag == 1 && rep[0].qty == 300 && rep[0].cert == cert && rep[0].seq == 3);
+  kbk_gateway_cert_info c;
+  CHECK_OK(kbk_gateway_certificate(g, cert, &c));
+  CHECK(c.state == KBK_GATEWAY_CERT_LIVE);
+  CHECK_OK(kbk_gateway_next_seq(g, &next));
+  CHECK(next == 4);
+  CHECK_OK(kbk_gateway_check_invariants(g));
+
+  /* A bad configuration: refused, and the gateway keeps its state. */
+  kbk_gateway_runtime_config cfg;
+  CHECK_OK(kbk_gateway_runtime_config_default(&cfg));
+  kbk_gateway_runtime *rt = NULL;
+  cfg.batch = 0;
+  CHECK_STATUS(kbk_gateway_runtime_start(g, &cfg, &rt), KBK_STATUS_INVALID_ARGUMENT);
+  CHECK(rt == NULL);
+  CHECK_OK(kbk_gateway_next_seq(g, &next));
+  CHECK(next == 4);
+
+  /* On the runtime: a day buy from a producer, then the end of day. */
+  CHECK_OK(kbk_gateway_runtime_config_default(&cfg));
+  CHECK_OK(kbk_gateway_runtime_start(g, &cfg, &rt));
+  kbk_gateway_producer *p = NULL;
+  CHECK_OK(kbk_gateway_runtime_producer_new(rt, &p));
+  kbk_gateway_order day = buy(7, bob, inst, 2100, 200);
+  day.tif = KBK_GATEWAY_TIF_DAY;
+  CHECK_OK(kbk_gateway_producer_submit_wait(p, &day, 1));
+  kbk_gateway_control *ctl = NULL;
+  uint64_t result = 0;
+  CHECK_OK(kbk_gateway_runtime_end_of_day(rt, &ctl));
+  CHECK_OK(kbk_gateway_control_wait(ctl, 5000000000ull, &result));
+  CHECK(result == 1);
+  kbk_gateway_control_free(ctl);
+  kbk_gateway_report got[8];
+  size_t have = 0;
+  for (int tries = 0; tries < 100 && have < 2; tries++) {
+    size_t k = 0;
+    CHECK_OK(kbk_gateway_producer_poll_timeout(p, 50000000ull, got + have, 8 - have, &k));
+    have += k;
+  }
+  CHECK(have == 2);
+  CHECK(got[0].kind == KBK_GATEWAY_ACCEPTED && got[0].seq == 4);
+  CHECK(got[1].kind == KBK_GATEWAY_DONE && got[1].code == KBK_GATEWAY_DONE_EXPIRED &&
+        got[1].tag == 7 && got[1].seq == 5);
+  kbk_gateway_runtime_counters rc;
+  CHECK_OK(kbk_gateway_runtime_shutdown(rt, g, &rc));
+  kbk_gateway_producer_free(p);
+  kbk_gateway_runtime_free(rt);
+  kbk_gateway_account_info a;
+  CHECK_OK(kbk_gateway_account(g, bob, &a));
+  CHECK(a.reserved == 200000); /* the GTC bid of 100 at 2000 stays */
+  CHECK_OK(kbk_gateway_check_invariants(g));
+  /* Bad input. */
+  CHECK_STATUS(kbk_gateway_end_of_day(NULL, &expired), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_gateway_end_of_day(g, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_gateway_next_seq(g, NULL), KBK_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(kbk_gateway_runtime_end_of_day(NULL, &ctl), KBK_STATUS_NULL_ARGUMENT);
+  o[0].tif = 4;
+  CHECK_STATUS(kbk_gateway_apply(g, o, 1, rep, 16, &n), KBK_STATUS_INVALID_ARGUMENT);
+  kbk_gateway_free(g);
+}
+
 int main(void) {
   session();
+  day_orders();
   callback_apply();
   runtime();
   bad_input();

@@ -302,6 +302,7 @@ pub struct Gateway {
     events: Vec<Event>,
     events_out: Option<EventPublisher>,
     stats: GatewayStats,
+    next_seq: u64,
     anomalies: Vec<String>,
 }
 
@@ -334,6 +335,7 @@ impl Gateway {
             events: Vec::with_capacity(64),
             events_out: None,
             stats: GatewayStats::default(),
+            next_seq: 1,
             anomalies: Vec::new(),
         }
     }
@@ -523,6 +525,7 @@ impl Gateway {
         c: &GatewayControl,
         sink: &mut S,
     ) -> Result<u64, GatewayError> {
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
         match *c {
             GatewayControl::EndOfDay => Ok(self.end_of_day(seq, sink)),
             GatewayControl::OpenAccount { owner, cash } => {
@@ -544,6 +547,7 @@ impl Gateway {
     /// certificate ([`ReportKind::Done`] with [`DoneReason::Expired`]);
     /// returns how many expired.
     pub fn end_of_day<S: ReportSink>(&mut self, seq: u64, sink: &mut S) -> u64 {
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
         let mut n = 0;
         let mut events = std::mem::take(&mut self.events);
         for i in 0..self.instruments.len() {
@@ -698,6 +702,13 @@ impl Gateway {
         self.keep_transfers = on;
     }
 
+    /// The sequence number after the highest applied so far (1 at first):
+    /// where a runtime started on this gateway continues numbering.
+    #[must_use]
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> &GatewayStats {
@@ -771,6 +782,7 @@ impl Gateway {
         sink: &mut S,
     ) {
         self.stats.requests += 1;
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
         let result = match OrderKind::from_code(o.kind) {
             _ if o.reserved != [0; 6] => Err(Refusal::InvalidOrderType),
             Some(OrderKind::Buy) => self.add(producer, seq, o, Side::Buy, sink),

@@ -129,6 +129,16 @@ pub fn replay(gateway: &mut Gateway, journal: &[JournalEntry]) -> Vec<(u16, Gate
 
 type ControlResult = Result<u64, GatewayError>;
 
+/// A control on its way to the sequencer: applied once the sequencer has
+/// taken `after[k]` batches from each producer `k` (every batch submitted
+/// before it was queued).
+#[derive(Debug)]
+struct QueuedControl {
+    control: GatewayControl,
+    result: Arc<ArrayQueue<ControlResult>>,
+    after: Box<[u64]>,
+}
+
 /// The outcome of a control queued with [`GatewayRuntime::control`].
 #[derive(Debug)]
 pub struct GatewayControlHandle {
@@ -153,6 +163,24 @@ impl GatewayControlHandle {
         }
     }
 }
+
+/// Why [`GatewayRuntime::start`] did not start, with the gateway handed
+/// back unchanged.
+#[derive(Debug)]
+pub struct GatewayStartError {
+    /// The gateway, as it was given.
+    pub gateway: Box<Gateway>,
+    /// What was wrong (a configuration value out of range, or no thread).
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for GatewayStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason)
+    }
+}
+
+impl std::error::Error for GatewayStartError {}
 
 /// Counters of a running gateway.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -192,13 +220,15 @@ struct Slot {
     taken: AtomicBool,
     /// The producer was dropped: its reports are discarded.
     gone: AtomicBool,
+    /// Batches pushed so far (after each push).
+    pushed: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Shared {
     cfg: GatewayConfig,
     slots: Box<[Slot]>,
-    controls: SegQueue<(GatewayControl, Arc<ArrayQueue<ControlResult>>)>,
+    controls: SegQueue<QueuedControl>,
     closing: AtomicBool,
     submitting: AtomicUsize,
     seq: AtomicU64,
@@ -238,20 +268,30 @@ pub struct GatewayProducer {
 }
 
 impl GatewayRuntime {
-    /// Starts the sequencer thread on `gateway`.
+    /// Starts the sequencer thread on `gateway`. Sequence numbers continue
+    /// from [`Gateway::next_seq`].
     ///
     /// # Errors
-    /// A configuration value out of range (named in the message).
-    pub fn start(mut gateway: Gateway, cfg: GatewayConfig) -> Result<Self, &'static str> {
+    /// A configuration value out of range (named in the message), or no
+    /// thread to be had: the gateway comes back unchanged in the error.
+    pub fn start(gateway: Gateway, cfg: GatewayConfig) -> Result<Self, GatewayStartError> {
+        let bad = |gateway: Gateway, reason| GatewayStartError {
+            gateway: Box::new(gateway),
+            reason,
+        };
         if cfg.max_producers == 0 || cfg.max_producers > usize::from(u16::MAX) {
-            return Err("max_producers must be 1..=65535");
+            return Err(bad(gateway, "max_producers must be 1..=65535"));
         }
         if cfg.queue_batches == 0 || cfg.batch == 0 || cfg.report_batches == 0 {
-            return Err("queue_batches, batch and report_batches must be at least 1");
+            return Err(bad(
+                gateway,
+                "queue_batches, batch and report_batches must be at least 1",
+            ));
         }
         if cfg.depth > 1024 {
-            return Err("depth must be at most 1024");
+            return Err(bad(gateway, "depth must be at most 1024"));
         }
+        let mut gateway = gateway;
         let slots: Box<[Slot]> = (0..cfg.max_producers)
             .map(|_| Slot {
                 ingress: ArrayQueue::new(cfg.queue_batches),
@@ -262,6 +302,7 @@ impl GatewayRuntime {
                 waker: Waker::default(),
                 taken: AtomicBool::new(false),
                 gone: AtomicBool::new(false),
+                pushed: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -270,7 +311,7 @@ impl GatewayRuntime {
             controls: SegQueue::new(),
             closing: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
-            seq: AtomicU64::new(1),
+            seq: AtomicU64::new(gateway.next_seq()),
             waker: Waker::default(),
             orders: AtomicU64::new(0),
             batches: AtomicU64::new(0),
@@ -299,10 +340,26 @@ impl GatewayRuntime {
             None
         };
         let sh = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
+        // The gateway travels to the thread through a slot, so that it can
+        // be handed back if the thread cannot be made.
+        let slot = Arc::new(parking_lot::Mutex::new(Some(gateway)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
             .name("kabuken-gateway".into())
-            .spawn(move || sequencer(&sh, gateway, publishers))
-            .map_err(|_| "could not start the sequencer thread")?;
+            .spawn(move || {
+                let g = theirs.lock().take();
+                match g {
+                    Some(g) => sequencer(&sh, g, publishers),
+                    None => (None, Vec::new()),
+                }
+            });
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(_) => {
+                let g = slot.lock().take().unwrap_or_default();
+                return Err(bad(g, "could not start the sequencer thread"));
+            }
+        };
         Ok(GatewayRuntime {
             shared,
             thread: Some(thread),
@@ -351,8 +408,9 @@ impl GatewayRuntime {
     }
 
     /// Queues an administrative change for the sequencer, which applies
-    /// it with the next sequence number (and journals it) before any batch
-    /// submitted after this call returns; the handle gives its result, and
+    /// it with the next sequence number (and journals it) after every batch
+    /// submitted before this call and before any batch submitted after it
+    /// returns; the handle gives its result, and
     /// the reports it causes (orders expired at the end of the day) go to
     /// their producers.
     ///
@@ -371,7 +429,16 @@ impl GatewayRuntime {
             return Err(GatewaySubmitError::Closed);
         }
         let result = Arc::new(ArrayQueue::new(1));
-        shared.controls.push((control, Arc::clone(&result)));
+        let after = shared
+            .slots
+            .iter()
+            .map(|s| s.pushed.load(Ordering::Acquire))
+            .collect();
+        shared.controls.push(QueuedControl {
+            control,
+            result: Arc::clone(&result),
+            after,
+        });
         shared.submitting.fetch_sub(1, Ordering::AcqRel);
         shared.waker.wake();
         Ok(GatewayControlHandle { result })
@@ -484,40 +551,51 @@ fn sequencer(
         };
         let mut touched = vec![false; gateway.instrument_count()];
         let mut idle = Idle::new();
+        // Batches taken from each producer so far, and the control waiting
+        // for the batches submitted before it.
+        let mut popped = vec![0u64; shared.slots.len()];
+        let mut pending: Option<QueuedControl> = None;
+        let mut controls: Vec<(u64, GatewayControl)> = Vec::new();
         loop {
             let mut did = false;
-            for (k, slot) in shared.slots.iter().enumerate() {
-                // Controls first: one queued before a batch was submitted
-                // is visible here once that batch is.
-                let mut controls = Vec::new();
-                while let Some((c, result)) = shared.controls.pop() {
-                    let seq = shared.seq.fetch_add(1, Ordering::AcqRel);
-                    let _ = result.push(gateway.apply_control(seq, &c, &mut out));
-                    out.flush();
-                    if c == GatewayControl::EndOfDay {
-                        // Every book may have changed.
-                        for (i, d) in depth.iter_mut().enumerate() {
-                            if let Some(b) = gateway.book(i as u32) {
-                                d.publish_book(seq, b);
-                            }
+            // Controls, in order, each once every batch submitted before it
+            // was queued has been applied.
+            loop {
+                if pending.is_none() {
+                    pending = shared.controls.pop();
+                }
+                let Some(q) = pending.take() else { break };
+                if !q.after.iter().zip(&popped).all(|(a, p)| p >= a) {
+                    pending = Some(q);
+                    break;
+                }
+                did = true;
+                let seq = shared.seq.fetch_add(1, Ordering::AcqRel);
+                let _ = q
+                    .result
+                    .push(gateway.apply_control(seq, &q.control, &mut out));
+                out.flush();
+                if q.control == GatewayControl::EndOfDay {
+                    // Every book may have changed.
+                    for (i, d) in depth.iter_mut().enumerate() {
+                        if let Some(b) = gateway.book(i as u32) {
+                            d.publish_book(seq, b);
                         }
                     }
-                    controls.push((seq, c));
+                }
+                if cfg.journal {
+                    controls.push((seq, q.control));
+                }
+            }
+            for (k, slot) in shared.slots.iter().enumerate() {
+                // A batch submitted after the waiting control waits for it.
+                if pending.as_ref().is_some_and(|q| popped[k] >= q.after[k]) {
+                    continue;
                 }
                 let Some(mut batch) = slot.ingress.pop() else {
-                    if !controls.is_empty() {
-                        did = true;
-                        if cfg.journal {
-                            journal.push(JournalEntry {
-                                controls,
-                                producer: k as u16,
-                                first_seq: shared.seq.load(Ordering::Acquire),
-                                orders: Vec::new(),
-                            });
-                        }
-                    }
                     continue;
                 };
+                popped[k] += 1;
                 did = true;
                 let t0 = Instant::now();
                 let n = batch.len() as u64;
@@ -553,7 +631,7 @@ fn sequencer(
                 }
                 if cfg.journal {
                     journal.push(JournalEntry {
-                        controls,
+                        controls: std::mem::take(&mut controls),
                         producer: k as u16,
                         first_seq: first,
                         orders: batch,
@@ -576,6 +654,7 @@ fn sequencer(
             }
             if shared.closing.load(Ordering::Acquire)
                 && shared.submitting.load(Ordering::Acquire) == 0
+                && pending.is_none()
                 && shared.controls.is_empty()
                 && shared.slots.iter().all(|s| s.ingress.is_empty())
             {
@@ -585,6 +664,14 @@ fn sequencer(
                 shared.closing.load(Ordering::Acquire)
                     || !shared.controls.is_empty()
                     || shared.slots.iter().any(|s| !s.ingress.is_empty())
+            });
+        }
+        if !controls.is_empty() {
+            journal.push(JournalEntry {
+                controls,
+                producer: 0,
+                first_seq: shared.seq.load(Ordering::Acquire),
+                orders: Vec::new(),
             });
         }
         gateway.set_event_publisher(None);
@@ -649,6 +736,7 @@ impl GatewayProducer {
                     // Cannot happen (room checked above, one pusher).
                     return Err(GatewaySubmitError::Full);
                 }
+                slot.pushed.fetch_add(1, Ordering::AcqRel);
             }
             Ok(())
         })();
