@@ -506,7 +506,7 @@ impl ReportSink for Outboxes<'_> {
             *b = self.shared.slots[usize::from(producer)]
                 .report_free
                 .pop()
-                .unwrap_or_else(|| Vec::with_capacity(4096));
+                .unwrap_or_else(|| Vec::with_capacity(REPORT_BUF));
         }
         b.push(report);
     }
@@ -533,6 +533,9 @@ impl Outboxes<'_> {
 
 /// The sequencer hands out reports after this many orders of a batch.
 const FLUSH_EVERY: usize = 64;
+/// Room for the reports of one flush (about 3.3 per order in a flow where
+/// half the orders cross; a buffer grows when a sweep needs more).
+const REPORT_BUF: usize = 8 * FLUSH_EVERY;
 
 fn sequencer(
     shared: &Shared,
