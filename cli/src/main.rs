@@ -157,12 +157,12 @@ fn main() -> ExitCode {
             investors,
             instruments,
             json,
-            threads: Some(_),
+            threads,
             producers,
             trusted: true,
             batch,
             ..
-        } => simulate_gateway(&GatewaySim {
+        } if threads.is_none_or(|t| t == 1) => simulate_gateway(&GatewaySim {
             seed,
             orders,
             investors,
@@ -171,6 +171,14 @@ fn main() -> ExitCode {
             batch,
             json,
         }),
+        Cmd::Simulate { trusted: true, .. } => Err(
+            "--trusted runs the compact gateway's one sequencer thread: give --threads 1".into(),
+        ),
+        Cmd::Simulate {
+            threads: None,
+            trusted_full: true,
+            ..
+        } => Err("--trusted-full runs on the concurrent runtime: give --threads N".into()),
         Cmd::Simulate {
             seed,
             orders,

@@ -165,6 +165,21 @@ fn simulate_on_the_runtime_reports_stages_and_the_ceiling() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least"));
+    for (args, says) in [
+        (
+            &["simulate", "--threads", "2", "--trusted"][..],
+            "--threads 1",
+        ),
+        (&["simulate", "--trusted-full"][..], "--threads N"),
+        (&["simulate", "--trusted", "--batch", "0"][..], "batch of 1"),
+    ] {
+        let out = kabuken().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
