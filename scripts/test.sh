@@ -49,9 +49,10 @@ fi
 step "main job smoke run: kabuken simulate --orders 20000"
 ./target/release/kabuken simulate --orders 20000
 
-step "the same on the concurrent runtime: signed flow, then trusted-gateway mode"
+step "the same on the concurrent runtime: signed flow, the compact trusted gateway, the trusted gateway on the full runtime"
 ./target/release/kabuken simulate --threads 1 --orders 20000
-./target/release/kabuken simulate --threads 1 --orders 20000 --trusted
+./target/release/kabuken simulate --threads 1 --orders 200000 --trusted
+./target/release/kabuken simulate --threads 1 --orders 20000 --trusted-full
 
 step "Python wheel: build, install in a fresh venv, stubtest, mypy, pytest"
 bash scripts/test-python.sh

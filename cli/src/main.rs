@@ -55,10 +55,20 @@ enum Cmd {
         /// With --threads: producer threads submitting the flow.
         #[arg(long, default_value_t = 2)]
         producers: usize,
-        /// With --threads: trusted-gateway mode (requests arrive
-        /// authenticated: no signatures checked or made per order).
+        /// With --threads: trusted-gateway mode on the compact gateway
+        /// (`kabuken::runtime::gateway`): fixed-size orders in batches, no
+        /// signature checked or made per order; certificates reserved and
+        /// transferred on every fill, cash settled; batch-signed
+        /// certificate documents for the live certificates at the end.
         #[arg(long)]
         trusted: bool,
+        /// With --threads: trusted-gateway mode on the full runtime (signed
+        /// register documents, transfer and settlement messages per fill).
+        #[arg(long, conflicts_with = "trusted")]
+        trusted_full: bool,
+        /// With --trusted: orders per submitted batch.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
         /// With --threads: the verification workers run the signing stage
         /// between their batches instead of a signing thread of its own
         /// (fewer threads than cores on a small machine).
@@ -147,10 +157,31 @@ fn main() -> ExitCode {
             investors,
             instruments,
             json,
+            threads: Some(_),
+            producers,
+            trusted: true,
+            batch,
+            ..
+        } => simulate_gateway(&GatewaySim {
+            seed,
+            orders,
+            investors,
+            instruments,
+            producers,
+            batch,
+            json,
+        }),
+        Cmd::Simulate {
+            seed,
+            orders,
+            investors,
+            instruments,
+            json,
             threads: Some(threads),
             producers,
-            trusted,
+            trusted_full,
             shared_signing,
+            ..
         } => simulate_runtime(&RuntimeSim {
             seed,
             orders,
@@ -158,7 +189,7 @@ fn main() -> ExitCode {
             instruments,
             threads,
             producers,
-            trusted,
+            trusted: trusted_full,
             shared_signing,
             json,
         }),
@@ -640,6 +671,270 @@ fn sorted(mut v: Vec<u64>) -> Vec<u64> {
     v
 }
 
+struct GatewaySim {
+    seed: u64,
+    orders: u64,
+    investors: u32,
+    instruments: u32,
+    producers: usize,
+    batch: usize,
+    json: bool,
+}
+
+/// `kabuken simulate --threads N --trusted`: the session on the compact
+/// trusted gateway (one sequencer thread; producers submit batches).
+fn simulate_gateway(a: &GatewaySim) -> Res {
+    use kabuken::certs::CertIdKey;
+    use kabuken::crypto::KeyPair;
+    use kabuken::runtime::gateway::sim::{drive, market, GatewayMarketConfig};
+    use kabuken::runtime::gateway::{DocumentInfo, GatewayConfig, GatewayRuntime};
+    if a.investors < 2 || a.instruments == 0 || a.producers == 0 || a.batch == 0 {
+        return Err("need at least 2 investors, 1 instrument, 1 producer and a batch of 1".into());
+    }
+    let orders = usize::try_from(a.orders).map_err(|_| "too many orders")?;
+    let pb = spinner("setting up the gateway market (accounts, certificates, flow)");
+    let setup = Instant::now();
+    let m = market(
+        &GatewayMarketConfig {
+            seed: a.seed,
+            investors: a.investors,
+            instruments: a.instruments,
+            orders,
+            first_instrument: 100,
+        },
+        a.producers,
+    );
+    let setup_s = setup.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let certs_before = m.gateway.certificate_count();
+    let rt = GatewayRuntime::start(
+        m.gateway,
+        GatewayConfig {
+            max_producers: 2 * a.producers,
+            // One submitted batch is one queue entry.
+            batch: a.batch,
+            ..GatewayConfig::default()
+        },
+    )?;
+    // Three quarters at full speed, the rest at half the measured rate.
+    let (full, half): (Vec<_>, Vec<_>) = m
+        .flows
+        .into_iter()
+        .map(|mut f| {
+            let rest = f.split_off(f.len() * 3 / 4);
+            (f, rest)
+        })
+        .unzip();
+    let before = rt.stats();
+    let cpu_before = thread_cpu_seconds("kabuken-gateway");
+    let d_full = drive(&rt, &full, a.batch, None);
+    let mid = rt.stats();
+    let cpu_full = thread_cpu_seconds("kabuken-gateway")
+        .zip(cpu_before)
+        .map(|(b, a)| b - a);
+    let rate = d_full.per_second();
+    let d_half = drive(&rt, &half, a.batch, Some(rate / 2.0));
+    let out = rt.shutdown();
+    let g = out.gateway;
+    let mut failures = match g.check_invariants() {
+        Ok(()) => Vec::new(),
+        Err(e) => e,
+    };
+    if out.failed {
+        failures.push("the sequencer failed".into());
+    }
+    // The register's documents for every certificate the session made that
+    // is still live: batch-signed, off the sequencer, on two threads.
+    let serials: Vec<u64> = (certs_before + 1..=g.certificate_count())
+        .filter(|&s| {
+            g.certificate(s).is_some_and(|c| {
+                matches!(
+                    c.state,
+                    kabuken::certs::IdState::Live | kabuken::certs::IdState::Reserved(_)
+                )
+            })
+        })
+        .collect();
+    let info = DocumentInfo {
+        register_id: 2,
+        register_name: "Kabuken Register".into(),
+        register_address: "https://register.example/".into(),
+        company_name: "Simulated Company".into(),
+        company_founded: 20_010_401,
+        lifetime: 365 * 86_400_000_000_000,
+        holder_names: Vec::new(),
+    };
+    let key = KeyPair::from_seed(&[7; 32]);
+    let ids = CertIdKey::from_bytes([9; 32]);
+    let doc_start = Instant::now();
+    let docs: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = serials
+            .chunks(serials.len().div_ceil(2).max(1))
+            .map(|part| {
+                let (g, info, key, ids) = (&g, &info, &key, &ids);
+                s.spawn(move || {
+                    part.chunks(512)
+                        .map(|c| g.documents(c, info, ids, key, 0).map_or(0, |d| d.len()))
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let doc_s = doc_start.elapsed().as_secs_f64();
+    if docs != serials.len() {
+        failures.push(format!(
+            "{} documents made for {} certificates",
+            docs,
+            serials.len()
+        ));
+    }
+    let ok = failures.is_empty()
+        && d_full.answered == d_full.submitted
+        && d_half.answered == d_half.submitted;
+    let wall = d_full.elapsed.as_secs_f64();
+    let seq_busy = (mid.busy_ns - before.busy_ns) as f64 / 1e9;
+    let seq_per_busy = (mid.orders - before.orders) as f64 / seq_busy.max(1e-9);
+    let gs = *g.stats();
+    if a.json {
+        let v = serde_json::json!({
+            "mode": "trusted-gateway",
+            "seed": a.seed,
+            "threads": 1,
+            "producers": a.producers,
+            "batch": a.batch,
+            "investors": a.investors,
+            "instruments": a.instruments,
+            "orders": orders,
+            "setup_seconds": setup_s,
+            "orders_per_s": rate,
+            "verify_ceiling_per_s": 0.0,
+            "full_load": {
+                "orders": d_full.answered,
+                "seconds": wall,
+                "reports": d_full.reports,
+                "p50_ns": d_full.latency(0.5),
+                "p99_ns": d_full.latency(0.99),
+                "p999_ns": d_full.latency(0.999),
+                "max_ns": d_full.latency(1.0),
+            },
+            "half_load": {
+                "rate_per_s": rate / 2.0,
+                "orders": d_half.answered,
+                "achieved_per_s": d_half.per_second(),
+                "p50_ns": d_half.latency(0.5),
+                "p99_ns": d_half.latency(0.99),
+                "p999_ns": d_half.latency(0.999),
+                "max_ns": d_half.latency(1.0),
+            },
+            "stages": {
+                "sequencer": {
+                    "requests": out.stats.orders,
+                    "batches": out.stats.batches,
+                    "reports": out.stats.reports,
+                    "per_busy_s": seq_per_busy,
+                    "cpu_seconds_at_full_load": cpu_full,
+                    "per_cpu_s": cpu_full.map(|c| d_full.answered as f64 / c.max(1e-9)),
+                },
+                "documents": {
+                    "certificates": docs,
+                    "seconds": doc_s,
+                    "per_s": docs as f64 / doc_s.max(1e-9),
+                },
+            },
+            "accepted": gs.accepted,
+            "refused": gs.refused,
+            "fills": gs.fills,
+            "transfers": g.transfers().len(),
+            "shares": gs.shares.to_string(),
+            "state_hash": hex(&g.state_hash()),
+            "invariants_ok": ok,
+            "failures": failures,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "kabuken simulate on the trusted gateway (seed {}): 1 sequencer, {} producers, batches of {}, {} investors, {} instruments",
+            a.seed, a.producers, a.batch, a.investors, a.instruments
+        );
+        println!("setup         {setup_s:.2} s");
+        println!(
+            "full load     {} orders in {wall:.3} s: {rate:.0} orders/s end to end (reserve, match, certificate transfer, settlement, reports)",
+            d_full.answered
+        );
+        println!(
+            "              answer latency (batch submit to answer polled) p50 {} ns, p99 {} ns, p99.9 {} ns",
+            d_full.latency(0.5),
+            d_full.latency(0.99),
+            d_full.latency(0.999)
+        );
+        let per_cpu = cpu_full.map_or_else(
+            || "n/a".to_string(),
+            |c| format!("{:.0}", d_full.answered as f64 / c.max(1e-9)),
+        );
+        println!(
+            "stages        sequencer {seq_per_busy:.0} orders/s busy, {per_cpu} orders per CPU second; {} reports",
+            out.stats.reports
+        );
+        println!(
+            "half load     {} orders at {:.0}/s: latency p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            d_half.answered,
+            d_half.per_second(),
+            d_half.latency(0.5),
+            d_half.latency(0.99),
+            d_half.latency(0.999),
+            d_half.latency(1.0)
+        );
+        println!(
+            "trades        {} fills = {} certificate transfers, {} shares; {} accepted, {} refused",
+            gs.fills,
+            g.transfers().len(),
+            gs.shares,
+            gs.accepted,
+            gs.refused
+        );
+        println!(
+            "documents     {docs} live certificates batch-signed in {doc_s:.2} s ({:.0}/s, 2 threads, after the session)",
+            docs as f64 / doc_s.max(1e-9)
+        );
+        println!("state hash    {}", hex(&g.state_hash()));
+        if ok {
+            println!("invariants    all hold");
+        } else {
+            println!("invariants    VIOLATED: {failures:?}");
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// CPU time (user + system) of this process's thread named `name`, from
+/// `/proc/self/task/*/stat` (Linux; 10 ms resolution). `None` elsewhere.
+/// Unlike wall time, it does not count the time the thread waited for a
+/// core on a shared machine.
+fn thread_cpu_seconds(name: &str) -> Option<f64> {
+    let mut total = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        // After the comm: state (field 3), ..., utime (14), stime (15).
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        *total.get_or_insert(0.0) += ticks as f64 / 100.0;
+    }
+    total
+}
+
 struct RuntimeSim {
     seed: u64,
     orders: u64,
@@ -740,7 +1035,7 @@ fn simulate_runtime(a: &RuntimeSim) -> Res {
     let signed_full = mid.signed_messages - before.signed_messages;
     let ratio = if ceiling > 0.0 { rate / ceiling } else { 0.0 };
     let mode = if a.trusted {
-        "trusted-gateway"
+        "trusted-gateway-full"
     } else {
         "signed"
     };

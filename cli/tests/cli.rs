@@ -125,8 +125,39 @@ fn simulate_on_the_runtime_reports_stages_and_the_ceiling() {
     );
     assert_eq!(t["invariants_ok"], true, "{t}");
     assert_eq!(t["mode"], "trusted-gateway");
-    assert_eq!(t["stages"]["verify"]["requests"], 0);
-    assert!(t["matches"].as_u64().unwrap() > 0);
+    assert_eq!(t["stages"]["sequencer"]["requests"], 3000);
+    assert_eq!(
+        t["accepted"].as_u64().unwrap() + t["refused"].as_u64().unwrap(),
+        3000
+    );
+    assert!(t["fills"].as_u64().unwrap() > 0);
+    assert_eq!(
+        t["fills"], t["transfers"],
+        "one certificate transfer per fill"
+    );
+    assert!(t["stages"]["documents"]["certificates"].as_u64().unwrap() > 0);
+    for k in ["p50_ns", "p99_ns", "p999_ns", "max_ns"] {
+        assert!(t["half_load"][k].as_u64().unwrap() > 0, "{k}");
+    }
+    // The trusted gateway on the full runtime (signed documents per fill).
+    let f = json(
+        &kabuken()
+            .args([
+                "simulate",
+                "--threads",
+                "1",
+                "--orders",
+                "3000",
+                "--trusted-full",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(f["invariants_ok"], true, "{f}");
+    assert_eq!(f["mode"], "trusted-gateway-full");
+    assert_eq!(f["stages"]["verify"]["requests"], 0);
+    assert!(f["matches"].as_u64().unwrap() > 0);
     // Bad arguments: a clear error, exit status 2.
     let out = kabuken()
         .args(["simulate", "--threads", "0"])

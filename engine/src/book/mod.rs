@@ -32,7 +32,7 @@ mod ids;
 mod ladder;
 mod market;
 pub mod model;
-mod prefetch;
+pub(crate) mod prefetch;
 
 pub use market::{Market, MarketError};
 

@@ -146,9 +146,109 @@ impl StateWord {
     }
 }
 
+impl StateWord {
+    #[inline]
+    fn set(&mut self, from: u64, to: u64) -> Result<(), TransitionError> {
+        #[cfg(not(loom))]
+        {
+            let w = self.0.get_mut();
+            if *w != from {
+                return Err(TransitionError::Found(IdState::from_word(*w)));
+            }
+            *w = to;
+            Ok(())
+        }
+        #[cfg(loom)]
+        {
+            self.cas(from, to)
+        }
+    }
+
+    /// [`StateWord::publish`] by an owner with exclusive access (`&mut`,
+    /// so no other thread can race it): the same protocol and checks,
+    /// without a read-modify-write instruction. The gateway's sequencer,
+    /// which owns its certificate table, uses these.
+    #[inline]
+    pub fn publish_mut(&mut self) -> Result<(), TransitionError> {
+        self.set(VACANT, LIVE)
+    }
+
+    /// [`StateWord::publish_reserved`] with exclusive access.
+    #[inline]
+    pub fn publish_reserved_mut(&mut self, order: OrderId) -> Result<(), TransitionError> {
+        if order > MAX_ORDER_ID {
+            return Err(TransitionError::OrderIdTooLarge);
+        }
+        self.set(VACANT, RESERVED | order)
+    }
+
+    /// [`StateWord::reserve`] with exclusive access.
+    #[inline]
+    pub fn reserve_mut(&mut self, order: OrderId) -> Result<(), TransitionError> {
+        if order > MAX_ORDER_ID {
+            return Err(TransitionError::OrderIdTooLarge);
+        }
+        self.set(LIVE, RESERVED | order)
+    }
+
+    /// [`StateWord::release`] with exclusive access.
+    #[inline]
+    pub fn release_mut(&mut self, order: OrderId) -> Result<(), TransitionError> {
+        if order > MAX_ORDER_ID {
+            return Err(TransitionError::OrderIdTooLarge);
+        }
+        self.set(RESERVED | order, LIVE)
+    }
+
+    /// [`StateWord::spend_reserved`] with exclusive access.
+    #[inline]
+    pub fn spend_reserved_mut(&mut self, order: OrderId) -> Result<(), TransitionError> {
+        if order > MAX_ORDER_ID {
+            return Err(TransitionError::OrderIdTooLarge);
+        }
+        self.set(RESERVED | order, SPENT)
+    }
+
+    /// [`StateWord::spend`] with exclusive access.
+    #[inline]
+    pub fn spend_mut(&mut self) -> Result<(), TransitionError> {
+        self.set(LIVE, SPENT)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exclusive_transitions_follow_the_same_protocol() {
+        // Every transition from every state: the exclusive form succeeds
+        // exactly when the atomic one does, and leaves the same state.
+        let states = [VACANT, LIVE, RESERVED | 7, RESERVED | 8, SPENT];
+        type Atomic = fn(&StateWord) -> Result<(), TransitionError>;
+        type Exclusive = fn(&mut StateWord) -> Result<(), TransitionError>;
+        let ops: [(Atomic, Exclusive); 6] = [
+            (|w| w.publish(), |w| w.publish_mut()),
+            (|w| w.publish_reserved(7), |w| w.publish_reserved_mut(7)),
+            (|w| w.reserve(7), |w| w.reserve_mut(7)),
+            (|w| w.release(7), |w| w.release_mut(7)),
+            (|w| w.spend_reserved(7), |w| w.spend_reserved_mut(7)),
+            (|w| w.spend(), |w| w.spend_mut()),
+        ];
+        for &from in &states {
+            for (atomic, exclusive) in ops {
+                let a = StateWord(AtomicU64::new(from));
+                let mut e = StateWord(AtomicU64::new(from));
+                assert_eq!(atomic(&a), exclusive(&mut e));
+                assert_eq!(a.load(), e.load());
+            }
+        }
+        let mut w = StateWord::new();
+        assert_eq!(
+            w.reserve_mut(MAX_ORDER_ID + 1),
+            Err(TransitionError::OrderIdTooLarge)
+        );
+    }
 
     #[test]
     fn transitions() {

@@ -33,6 +33,10 @@
 //!   that authenticate sessions themselves; no verification stage, no
 //!   per-order signature, answers unsigned; the same reception, matching
 //!   and certificate logic.
+//! - [`gateway`]: the compact trusted gateway, for the same hosts at
+//!   millions of orders a second: fixed-size orders in batches, the same
+//!   book and certificate state-word protocol, integer cash, certificates
+//!   by serial, documents made on demand off the sequencer.
 //!
 //! ```
 //! use std::time::Duration;
@@ -77,6 +81,7 @@
 //! shard's books, orders, register and ledger while the runtime runs; all
 //! other threads talk to it through queues.
 
+pub mod gateway;
 pub mod marketdata;
 mod pipeline;
 mod request;

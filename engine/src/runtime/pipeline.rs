@@ -616,24 +616,24 @@ fn collect<T>(
 /// atomics) and no wake-up is lost. Unparking costs a system call only when
 /// the thread really is parked.
 #[derive(Debug, Default)]
-struct Waker {
+pub(crate) struct Waker {
     thread: OnceLock<std::thread::Thread>,
     parked: AtomicBool,
 }
 
 impl Waker {
     /// Called once by the thread that waits on this waker.
-    fn register(&self) {
+    pub(crate) fn register(&self) {
         let _ = self.thread.set(std::thread::current());
     }
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         if self.parked.load(Ordering::SeqCst) {
             if let Some(t) = self.thread.get() {
                 t.unpark();
             }
         }
     }
-    fn park(&self, max: Duration, ready: impl Fn() -> bool) {
+    pub(crate) fn park(&self, max: Duration, ready: impl Fn() -> bool) {
         self.parked.store(true, Ordering::SeqCst);
         if !ready() {
             std::thread::park_timeout(max);
@@ -653,18 +653,18 @@ const VERIFY_BUSY: usize = 8;
 const SIGN_BUSY: usize = 4;
 
 /// Waits a little for work: spins, then yields, then sleeps briefly.
-struct Idle {
+pub(crate) struct Idle {
     spins: u32,
 }
 
 impl Idle {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { spins: 0 }
     }
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.spins = 0;
     }
-    fn wait(&mut self) {
+    pub(crate) fn wait(&mut self) {
         self.spins = self.spins.saturating_add(1);
         if self.spins < 64 {
             std::hint::spin_loop();
@@ -679,7 +679,7 @@ impl Idle {
     }
     /// Waits for work announced through `waker`: spins briefly, then parks
     /// until woken (or 1 ms, to re-check the exit conditions).
-    fn wait_on(&mut self, waker: &Waker, ready: impl Fn() -> bool) {
+    pub(crate) fn wait_on(&mut self, waker: &Waker, ready: impl Fn() -> bool) {
         self.spins = self.spins.saturating_add(1);
         if self.spins < 64 {
             std::hint::spin_loop();
