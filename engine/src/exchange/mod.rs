@@ -1945,10 +1945,13 @@ impl Exchange {
         }
         let mut left = qty;
         while left > 0 {
+            // The sell order's next certificate goes into the transfer
+            // request (taken, not copied); it is put back if the register
+            // refuses the transfer.
             let Some(cert) = self
                 .orders
-                .get(&sell)
-                .and_then(|s| s.certificates.front().cloned())
+                .get_mut(&sell)
+                .and_then(|s| s.certificates.pop_front())
             else {
                 self.anomaly(format!(
                     "sell order {sell}: no certificate for {left} shares"
@@ -1956,6 +1959,7 @@ impl Exchange {
                 follow.push(Followup::Restore(buy, left));
                 return;
             };
+            let cert_id = cert.body.id;
             let portion = left.min(cert.body.shares);
             let match_number = self.next_match;
             self.out_seq += 1;
@@ -1963,13 +1967,13 @@ impl Exchange {
                 exchange: self.cfg.user_id,
                 match_number,
                 instrument: inst,
-                cert_id: cert.body.id,
+                cert_id,
                 quantity: portion,
                 buyer,
                 seller,
                 sell_order: Some(sell),
                 buyer_name_address: buyer_name.clone(),
-                certificate: cert.clone(),
+                certificate: cert,
                 seq: self.out_seq,
             });
             let deferred = self.signer.is_deferred();
@@ -1984,6 +1988,7 @@ impl Exchange {
                     self.stats.register_refusals += 1;
                     if let Some(s) = self.orders.get_mut(&sell) {
                         s.refused = true;
+                        s.certificates.push_front(treq.body.certificate);
                     }
                     follow.push(Followup::CancelSell(sell));
                     follow.push(Followup::Restore(buy, left));
@@ -1994,14 +1999,18 @@ impl Exchange {
                 }
             };
             self.check_response(&treq, &resp, now);
+            let (transfer_number, new_cert_id, change) = (
+                resp.body.transfer_number,
+                resp.body.new_cert_id,
+                resp.body.change_cert_id,
+            );
             if deferred {
                 self.outbox.push(Outgoing::Transfer {
-                    request: Box::new(treq.clone()),
-                    response: Box::new(resp.clone()),
+                    request: Box::new(treq),
+                    response: Box::new(resp),
                 });
             }
             self.next_match += 1;
-            let change = resp.body.change_cert_id;
             let change_cert = change.and_then(|id| reg.certificate(&id));
             if change.is_some() && change_cert.is_none() {
                 self.anomaly(format!(
@@ -2009,7 +2018,6 @@ impl Exchange {
                 ));
             }
             if let Some(s) = self.orders.get_mut(&sell) {
-                s.certificates.pop_front();
                 if let Some(c) = change_cert {
                     s.certificates.push_front(c);
                 }
@@ -2057,13 +2065,13 @@ impl Exchange {
                 buy_order: buy,
                 sell_order: sell,
                 instrument: inst,
-                cert_id: cert.body.id,
+                cert_id,
                 quantity: portion,
                 price,
                 buyer,
                 seller,
-                transfer_number: resp.body.transfer_number,
-                new_cert_id: resp.body.new_cert_id,
+                transfer_number,
+                new_cert_id,
                 change_cert_id: change,
                 amount,
             });
@@ -2075,11 +2083,11 @@ impl Exchange {
                     reception_number: order,
                     side,
                     match_number,
-                    transfer_number: resp.body.transfer_number,
+                    transfer_number,
                     instrument: inst,
                     quantity: portion,
                     price,
-                    new_cert_id: resp.body.new_cert_id,
+                    new_cert_id,
                     change_cert_id: change,
                 });
                 self.outbox.push(Outgoing::Completion(n));

@@ -562,6 +562,23 @@ impl Register {
         n: &NewCert<'_>,
         now: Timestamp,
     ) -> Result<Signed<Certificate>, RegisterError> {
+        self.create_id(serial, instrument, n, now)?;
+        self.certificates
+            .get(&serial)
+            .cloned()
+            .ok_or(RegisterError::UnknownId)
+    }
+
+    /// [`Register::create`] for callers that need only the new ID (the
+    /// certificate stays in the register, and with deferred signing a copy
+    /// goes to the signing stage).
+    fn create_id(
+        &mut self,
+        serial: u64,
+        instrument: InstrumentId,
+        n: &NewCert<'_>,
+        now: Timestamp,
+    ) -> Result<CertId, RegisterError> {
         let id = self.id_key.mint(instrument, serial);
         // Callers check the instrument before changing anything; this
         // cannot fail once they have.
@@ -623,8 +640,8 @@ impl Register {
                 current: true,
             },
         );
-        self.certificates.insert(serial, cert.clone());
-        Ok(cert)
+        self.certificates.insert(serial, cert);
+        Ok(id)
     }
 
     fn retire(&mut self, id: &CertId) {
@@ -793,6 +810,15 @@ impl Register {
         cert.body.check_transferable(now)?;
         self.identities.party(b.buyer, now)?;
         self.identities.party(b.seller, now)?;
+        // In process with deferred signing, the request's signature is
+        // still pending and so is the response's: the signing stage fills
+        // in the hash of the signed request before it signs the response
+        // (the hash of the pending form would be overwritten unread).
+        let request_hash = if in_process && req.is_pending() && self.signer.is_deferred() {
+            crate::crypto::Digest::default()
+        } else {
+            req.digest()
+        };
         let resp = self.execute_transfer(
             cert,
             b.buyer,
@@ -800,7 +826,7 @@ impl Register {
             b.quantity,
             b.match_number,
             b.sell_order,
-            req.digest(),
+            request_hash,
             now,
         )?;
         self.commit_seq(req.signer, b.seq);
@@ -826,15 +852,22 @@ impl Register {
         let old = self
             .records
             .get(&c.id.serial)
-            .cloned()
             .ok_or(RegisterError::UnknownId)?;
+        // Only the change certificate needs the seller's texts.
+        let (old_number, old_holder) = (old.certificate_number, old.holder);
+        let old_texts = (change > 0).then(|| {
+            (
+                old.holder_name_address.clone(),
+                old.dividend_account.clone(),
+            )
+        });
         let serials = self.allocate(if change > 0 { 2 } else { 1 })?;
         match sell_order {
             None => self.ids.spend(c.id.serial)?,
             Some(o) => self.ids.spend_reserved(c.id.serial, o)?,
         }
         self.retire(&c.id);
-        let buyer_cert = self.create(
+        let buyer_id = self.create_id(
             serials[0],
             c.instrument,
             &NewCert {
@@ -842,49 +875,50 @@ impl Register {
                 holder_name: buyer_name,
                 shares: quantity,
                 class: &c.class,
-                certificate_number: (change == 0).then_some(old.certificate_number),
+                certificate_number: (change == 0).then_some(old_number),
                 dividend_account: "",
                 reserved: None,
             },
             now,
         )?;
         let mut added = vec![IdListEntry {
-            cert_id: buyer_cert.body.id,
+            cert_id: buyer_id,
             holder: buyer,
         }];
-        let change_id = if change > 0 {
-            let ch = self.create(
-                serials[1],
-                c.instrument,
-                &NewCert {
-                    holder: old.holder,
-                    holder_name: &old.holder_name_address,
-                    shares: change,
-                    class: &c.class,
-                    certificate_number: Some(old.certificate_number),
-                    dividend_account: &old.dividend_account,
-                    reserved: sell_order,
-                },
-                now,
-            )?;
-            added.push(IdListEntry {
-                cert_id: ch.body.id,
-                holder: old.holder,
-            });
-            Some(ch.body.id)
-        } else {
-            None
+        let change_id = match old_texts {
+            Some((holder_name, dividend_account)) => {
+                let ch = self.create_id(
+                    serials[1],
+                    c.instrument,
+                    &NewCert {
+                        holder: old_holder,
+                        holder_name: &holder_name,
+                        shares: change,
+                        class: &c.class,
+                        certificate_number: Some(old_number),
+                        dividend_account: &dividend_account,
+                        reserved: sell_order,
+                    },
+                    now,
+                )?;
+                added.push(IdListEntry {
+                    cert_id: ch,
+                    holder: old_holder,
+                });
+                Some(ch)
+            }
+            None => None,
         };
         let transfer_number = self.transfers.len() as u64 + 1;
         self.transfers.push(TransferRecord {
             transfer_number,
             instrument: c.instrument,
             old_cert_id: c.id,
-            new_cert_id: buyer_cert.body.id,
+            new_cert_id: buyer_id,
             change_cert_id: change_id,
             quantity,
             buyer,
-            seller: old.holder,
+            seller: old_holder,
             buyer_claimed: false,
             change_claimed: false,
         });
@@ -892,7 +926,7 @@ impl Register {
         let resp = TransferResponse {
             match_number,
             transfer_number,
-            new_cert_id: buyer_cert.body.id,
+            new_cert_id: buyer_id,
             change_cert_id: change_id,
             request_hash,
         };

@@ -265,6 +265,9 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Requests each producer thread of [`drive`] may have in flight.
+const PRODUCER_CREDIT: usize = 1024;
+
 /// Submits every flow from its own producer thread, as fast as the runtime
 /// takes them, or paced at `rate` requests per second in total; waits for
 /// every response.
@@ -281,7 +284,7 @@ pub fn drive(rt: &Runtime, flows: Vec<Vec<Request>>, rate: Option<f64>, keep: bo
             .into_iter()
             .map(|f| {
                 let mut p: Producer = rt
-                    .producer(1024, ResponseSink::Queue)
+                    .producer(PRODUCER_CREDIT, ResponseSink::Queue)
                     .expect("room for a producer");
                 s.spawn(move || run_producer(&mut p, f, per_producer_rate, start, keep))
             })
@@ -372,7 +375,18 @@ fn run_producer(
                         any = true;
                     }
                     if !any {
-                        std::thread::sleep(Duration::from_micros(20));
+                        // With half its credit or more in flight the
+                        // pipeline has milliseconds of work queued: wait
+                        // long enough for a handful of answers, so the
+                        // producer does not wake (a context switch the
+                        // pipeline's threads pay for on a small machine)
+                        // for every single one.
+                        let wait = if p.in_flight() >= PRODUCER_CREDIT / 2 {
+                            Duration::from_micros(500)
+                        } else {
+                            Duration::from_micros(20)
+                        };
+                        std::thread::sleep(wait);
                     }
                 }
                 Err(super::SubmitError::Closed(_)) => {
