@@ -528,6 +528,21 @@ impl Gateway {
         });
         reports_array(py, out.into_iter().map(|(_, r)| r))
     }
+    /// Replays a runtime's journal (``GatewayOutcome.journal``, from a
+    /// runtime started with ``journal=True``) synchronously, with the GIL
+    /// released: on a gateway in the state that runtime started from, it
+    /// gives the same reports (returned, in sequence order) and the same
+    /// state hash.
+    fn replay<'py>(
+        &mut self,
+        py: Python<'py>,
+        journal: &GatewayJournal,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let entries = journal.entries.clone();
+        let g = self.g_mut()?;
+        let out = py.detach(move || kg::replay(g, &entries));
+        reports_array(py, out.into_iter().map(|(_, r)| r))
+    }
     /// The end of the trading day: every day order (`GATEWAY_TIF_DAY`)
     /// expires, giving back its cash and certificate; returns the reports
     /// (`GATEWAY_DONE` with code `GATEWAY_DONE_EXPIRED`), as `apply` does.
@@ -955,14 +970,49 @@ impl GatewayProducer {
 
 // ---- the runtime -------------------------------------------------------------------
 
+/// The sequenced input of a gateway runtime started with ``journal=True``:
+/// its order batches and controls in the order the sequencer applied them,
+/// for `Gateway.replay`.
+#[pyclass(module = "kabuken._native", frozen)]
+pub struct GatewayJournal {
+    entries: Vec<kg::JournalEntry>,
+}
+
+#[pymethods]
+impl GatewayJournal {
+    /// The number of entries (batches, and controls between them).
+    fn __len__(&self) -> usize {
+        self.entries.len()
+    }
+    /// Orders in the journal.
+    #[getter]
+    fn orders(&self) -> usize {
+        self.entries.iter().map(|e| e.orders.len()).sum()
+    }
+    /// Controls in the journal.
+    #[getter]
+    fn controls(&self) -> usize {
+        self.entries.iter().map(|e| e.controls.len()).sum()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "GatewayJournal(entries={}, orders={}, controls={})",
+            self.entries.len(),
+            self.orders(),
+            self.controls()
+        )
+    }
+}
+
 /// What `GatewayRuntime.shutdown()` hands back: the final counters, the
-/// number of journaled orders (0 unless ``journal=True``), the state hash
-/// and the `Gateway` (the object the runtime was started from),
-/// synchronous again.
+/// number of journaled orders (0 unless ``journal=True``) and the journal
+/// itself, the state hash and the `Gateway` (the object the runtime was
+/// started from), synchronous again.
 #[pyclass(module = "kabuken._native", frozen, get_all)]
 pub struct GatewayOutcome {
     stats: Py<GatewayRuntimeStats>,
     journal_length: usize,
+    journal: Py<GatewayJournal>,
     state_hash: Py<PyBytes>,
     gateway: Py<Gateway>,
 }
@@ -1279,6 +1329,12 @@ impl GatewayRuntime {
         Ok(GatewayOutcome {
             stats: Py::new(py, GatewayRuntimeStats::from(out.stats))?,
             journal_length: out.journal.iter().map(|e| e.orders.len()).sum(),
+            journal: Py::new(
+                py,
+                GatewayJournal {
+                    entries: out.journal,
+                },
+            )?,
             state_hash: PyBytes::new(py, &hash).unbind(),
             gateway: owner,
         })
@@ -1321,6 +1377,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<GatewayProducer>()?;
     m.add_class::<GatewayRuntimeStats>()?;
     m.add_class::<GatewayOutcome>()?;
+    m.add_class::<GatewayJournal>()?;
     m.add("GATEWAY_ORDER_DTYPE", order_dtype(py)?)?;
     m.add("GATEWAY_REPORT_DTYPE", report_dtype(py)?)?;
     m.add("GATEWAY_BUY", GATEWAY_BUY)?;
