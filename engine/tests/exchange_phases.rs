@@ -1050,3 +1050,35 @@ fn identity_and_restriction_refusals() {
     assert_eq!(w.ledger.reservation_count(), 0);
     invariants(&w);
 }
+
+/// A buy whose value does not fit a decimal is refused (`overflow`) and
+/// changes nothing.
+#[test]
+fn a_buy_whose_value_overflows_is_refused() {
+    let mut w = world();
+    let spec = *w.exchange.spec(I).unwrap();
+    w.exchange
+        .add_instrument(InstrumentSpec {
+            instrument: 901,
+            // A tick of 10^12 currency units: the top of the band is worth
+            // more than a decimal holds.
+            tick: kabuken::types::PriceScale::new(Decimal::from(1_000_000_000_000u64)).unwrap(),
+            band_high: i64::MAX / 2,
+            ..spec
+        })
+        .unwrap();
+    let book_before = w.exchange.book(901).unwrap().state_hash();
+    let reservations = w.ledger.reservation_count();
+    let account = w.ledger.account(B).unwrap().clone();
+    let body = OrderRequest {
+        instrument: 901,
+        ..order(B, Side::Buy, Some(i64::MAX / 2), spec.lot_size)
+    };
+    let r = w.sign_as(B, body);
+    let a = submit(&mut w, &r);
+    assert_eq!(refusal(&w, a), Refusal::Overflow);
+    assert_eq!(w.exchange.book(901).unwrap().state_hash(), book_before);
+    assert_eq!(w.ledger.reservation_count(), reservations);
+    assert_eq!(w.ledger.account(B).unwrap(), &account);
+    invariants(&w);
+}

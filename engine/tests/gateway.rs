@@ -1115,3 +1115,23 @@ fn day_orders_expire_at_the_end_of_the_day() {
     assert_eq!(replayed, reports);
     assert_eq!(fresh.state_hash(), g.state_hash());
 }
+
+#[test]
+fn a_buy_whose_value_overflows_is_refused() {
+    let mut g = small();
+    let big = g
+        .add_instrument(GatewayInstrument {
+            id: 99,
+            tick_value: i64::MAX / 1_000,
+            lot_size: 1,
+            band_low: 1,
+            band_high: 1_000_000,
+            max_qty: 1_000_000,
+        })
+        .unwrap();
+    let before = g.state_hash();
+    let r = run(&mut g, &[GatewayOrder::buy(1, 2, big, 2_000, 1)]);
+    assert_eq!((r[0].kind, r[0].code), (REF, Refusal::Overflow.code()));
+    assert_eq!(g.state_hash(), before);
+    g.check_invariants().unwrap();
+}
