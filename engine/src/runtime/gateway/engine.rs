@@ -312,6 +312,11 @@ impl Default for Gateway {
     }
 }
 
+/// The index of serial or order number `n` (both count from 1; 0 is none).
+fn slot_of(n: u64) -> Option<usize> {
+    usize::try_from(n.checked_sub(1)?).ok()
+}
+
 fn value(price: Ticks, qty: Qty, tick_value: i64) -> Option<i64> {
     let v = i128::from(price)
         .checked_mul(i128::from(qty))?
@@ -623,9 +628,7 @@ impl Gateway {
     /// Certificate `serial`.
     #[must_use]
     pub fn certificate(&self, serial: u64) -> Option<CertView> {
-        let c = self
-            .certs
-            .get(usize::try_from(serial.checked_sub(1)?).ok()?)?;
+        let c = self.certs.get(slot_of(serial)?)?;
         Some(CertView {
             serial,
             state: c.state.load(),
@@ -664,9 +667,7 @@ impl Gateway {
     /// Order `number`.
     #[must_use]
     pub fn order(&self, number: u64) -> Option<OrderView> {
-        let o = self
-            .orders
-            .get(usize::try_from(number.checked_sub(1)?).ok()?)?;
+        let o = self.orders.get(slot_of(number)?)?;
         Some(OrderView {
             number,
             tag: o.tag,
@@ -755,16 +756,10 @@ impl Gateway {
 
     #[inline]
     fn prefetch(&self, o: &GatewayOrder) {
-        if let Some(c) = usize::try_from(o.cert.wrapping_sub(1))
-            .ok()
-            .and_then(|i| self.certs.get(i))
-        {
+        if let Some(c) = slot_of(o.cert).and_then(|i| self.certs.get(i)) {
             crate::book::prefetch::prefetch(c);
         }
-        if let Some(r) = usize::try_from(o.order.wrapping_sub(1))
-            .ok()
-            .and_then(|i| self.orders.get(i))
-        {
+        if let Some(r) = slot_of(o.order).and_then(|i| self.orders.get(i)) {
             crate::book::prefetch::prefetch(r);
         }
     }
@@ -849,8 +844,7 @@ impl Gateway {
                 return Err(Refusal::InsufficientFunds);
             }
         } else {
-            let c = usize::try_from(o.cert.wrapping_sub(1))
-                .ok()
+            let c = slot_of(o.cert)
                 .and_then(|i| self.certs.get_mut(i))
                 .ok_or(Refusal::CertificateNotRecognised)?;
             if c.instrument != o.instrument {
@@ -935,8 +929,7 @@ impl Gateway {
         o: &GatewayOrder,
         sink: &mut S,
     ) -> Result<(), Refusal> {
-        let slot = usize::try_from(o.order.wrapping_sub(1))
-            .ok()
+        let slot = slot_of(o.order)
             .and_then(|i| self.orders.get(i))
             .ok_or(Refusal::UnknownOrder)?;
         if slot.account != o.account {

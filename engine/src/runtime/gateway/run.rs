@@ -231,7 +231,6 @@ struct Shared {
     controls: SegQueue<QueuedControl>,
     closing: AtomicBool,
     submitting: AtomicUsize,
-    seq: AtomicU64,
     waker: Waker,
     orders: AtomicU64,
     batches: AtomicU64,
@@ -311,7 +310,6 @@ impl GatewayRuntime {
             controls: SegQueue::new(),
             closing: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
-            seq: AtomicU64::new(gateway.next_seq()),
             waker: Waker::default(),
             orders: AtomicU64::new(0),
             batches: AtomicU64::new(0),
@@ -573,7 +571,7 @@ fn sequencer(
                     break;
                 }
                 did = true;
-                let seq = shared.seq.fetch_add(1, Ordering::AcqRel);
+                let seq = gateway.next_seq();
                 let _ = q
                     .result
                     .push(gateway.apply_control(seq, &q.control, &mut out));
@@ -602,7 +600,7 @@ fn sequencer(
                 did = true;
                 let t0 = Instant::now();
                 let n = batch.len() as u64;
-                let first = shared.seq.fetch_add(n, Ordering::AcqRel);
+                let first = gateway.next_seq();
                 // Reports leave every FLUSH_EVERY orders, so the first
                 // orders of a long batch are not answered only after its
                 // last.
@@ -673,7 +671,7 @@ fn sequencer(
             journal.push(JournalEntry {
                 controls,
                 producer: 0,
-                first_seq: shared.seq.load(Ordering::Acquire),
+                first_seq: gateway.next_seq(),
                 orders: Vec::new(),
             });
         }
