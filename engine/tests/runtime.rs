@@ -443,10 +443,47 @@ fn two_shards_route_orders_and_cancels_and_each_replays_alone() {
         .filter_map(|r| r.answer.as_ref().ok())
         .map(|r| (r.body.user_id, r.body.reception_number))
         .collect();
-    // Cancel a few orders of each shard (resting or not: the answer says).
+    // One order per shard that certainly rests (a buy at the bottom of the
+    // band, where nothing sells), to be cancelled below.
     let mut p = rt.producer(64, ResponseSink::Queue).expect("producer");
+    let mut resting = Vec::new();
+    for (k, (clients, inst)) in [
+        (&mut a.clients, a.instruments[0]),
+        (&mut b.clients, b.instruments[0]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = &mut clients[0];
+        let req = c.sign(kabuken::exchange::OrderRequest {
+            user_id: c.id,
+            instrument: inst,
+            class: 0,
+            side: kabuken::types::Side::Buy,
+            price: Some(kabuken::exchange::sim::MID - kabuken::exchange::sim::BAND),
+            quantity: kabuken::exchange::sim::LOT,
+            tif: kabuken::book::TimeInForce::Gtc,
+            post_only: false,
+            certificates: Vec::new(),
+            name_address: format!("Investor {}, Tokyo", c.id),
+            account: c.id,
+            cash_cap: None,
+            seq: 0,
+        });
+        p.submit_wait(Request::Order(req), |_| {}).expect("submit");
+        let r = p.recv_timeout(Duration::from_secs(30)).expect("answer");
+        let rn = r
+            .answer
+            .expect("a resting buy is accepted")
+            .body
+            .reception_number;
+        assert_eq!(rn % 2, if k == 0 { 1 } else { 0 }, "numbered by its shard");
+        resting.push((c.id, rn));
+    }
+    // Cancel those, and a few orders of each shard (resting or not: the
+    // answer says).
     let mut sent = 0;
-    for (user, rn) in receipts.iter().step_by(37).take(16) {
+    for (user, rn) in resting.iter().chain(receipts.iter().step_by(37).take(16)) {
         let clients = if rn % 2 == 1 {
             &mut a.clients
         } else {
@@ -466,9 +503,20 @@ fn two_shards_route_orders_and_cancels_and_each_replays_alone() {
         answers.push(p.recv_timeout(Duration::from_secs(30)).expect("answer"));
     }
     // A cancel routed to the wrong shard would be refused as an unknown
-    // order by every cancel; most of these orders still rest.
-    let cancelled = answers.iter().filter(|r| r.answer.is_ok()).count();
-    assert!(cancelled > 0, "cancels reached their shard");
+    // order: the two resting orders' cancels are accepted.
+    for (user, rn) in &resting {
+        let r = answers
+            .iter()
+            .find(|r| {
+                r.answer
+                    .as_ref()
+                    .is_ok_and(|x| x.body.reception_number == *rn)
+            })
+            .unwrap_or_else(|| {
+                panic!("the cancel of resting order {rn} of {user} reached its shard")
+            });
+        assert_eq!(r.answer.as_ref().map(|x| x.body.request_kind).ok(), Some(1));
+    }
     for r in &answers {
         if let Err(n) = &r.answer {
             assert_eq!(n.body.reason, Refusal::UnknownOrder.code());
